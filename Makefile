@@ -1,0 +1,64 @@
+# browserfleet — `make dev` runs the product on this machine, `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+APT_PACKAGES := chromium iproute2 openssl util-linux procps curl
+export BF_TOOLS_BIN := $(shell bash -c 'source hack/tools-env.sh && echo $$BF_TOOLS_BIN')
+
+##@ Everyday
+
+.PHONY: dev
+dev: tools build ## Run the whole product locally: control plane, node agent, operator, gateway
+	node dist/dev/main.js
+
+.PHONY: test
+test: tools build ## Lint, check generated files, and run unit, integration and end-to-end tests
+	$(MAKE) --no-print-directory lint verify
+	npx vitest run
+
+.PHONY: bench
+bench: tools build ## Run the benchmarks in bench/ (not part of test) and print their tables
+	node dist/bench/main.js
+
+##@ Building
+
+.PHONY: tools
+tools: node_modules .apt.stamp ## Install npm and Debian packages, build the Kubernetes binaries (cached)
+	@bash hack/build-k8s-tools.sh
+
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+.apt.stamp:
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  echo "tools: installing Debian packages: $(APT_PACKAGES)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; \
+	fi
+.PHONY: .apt.stamp
+
+.PHONY: build
+build: node_modules ## Compile TypeScript to dist/
+	npx tsc -p tsconfig.build.json
+
+.PHONY: lint
+lint: node_modules ## Type-check and lint (Biome)
+	npx tsc -p tsconfig.json --noEmit
+	npx biome check .
+
+.PHONY: format
+format: node_modules ## Format and apply safe lint fixes
+	npx biome check --write .
+
+.PHONY: manifests
+manifests: build ## Regenerate src/api/generated.ts and the chart's CRDs from crds/
+	node dist/api/generate.js
+
+.PHONY: verify
+verify: ## Fail if generated files drift from crds/
+	@npx vitest run src/api/codegen.test.ts --silent >/dev/null || (echo "generated files are stale: run make manifests" && exit 1)
+
+##@ Help
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z_.-]+:.*##/ {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)}' $(MAKEFILE_LIST)

@@ -1,0 +1,8 @@
+# Pins for the tools the project builds; sourced by hack/*.sh and read by src/testing (BF_TOOLS_BIN).
+K8S_VERSION=v1.37.2
+ETCD_VERSION=v3.7.0
+HELM_VERSION=v3.21.4
+_bf_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+_bf_key="$(cat "$_bf_here/tools/k8s/go.mod" "$_bf_here/tools/k8s/go.sum" "$_bf_here/tools-env.sh" "$_bf_here/build-k8s-tools.sh" | sha256sum | cut -c1-12)"
+BF_TOOLS_BIN="${BF_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/browserfleet/k8s-$K8S_VERSION-$_bf_key/bin}"
+export K8S_VERSION ETCD_VERSION HELM_VERSION BF_TOOLS_BIN

@@ -1,0 +1,151 @@
+// Generated from crds/*.yaml by `make manifests` (src/api/codegen.ts). Do not edit by hand.
+
+export const browserProjectApiVersion = 'browserfleet.dev/v1alpha1';
+
+export interface BrowserProjectSpec {
+  /** The namespace this project's sessions run in. */
+  namespace: string;
+  /** Most sessions starting or running at once. */
+  concurrency: number;
+  /** Most sessions that may wait for room; 0 means no queue (past concurrency is refused). */
+  maxQueued?: number;
+  /** Timeout in seconds for sessions that do not set one. */
+  defaultTimeout?: number;
+  /** Largest timeout in seconds a session may ask for. */
+  maxTimeout?: number;
+  /** How long finished sessions are kept, unless a session sets its own. */
+  ttlSecondsAfterFinished?: number;
+  /** Session creates per minute accepted by the gateway; 0 means unlimited. */
+  createsPerMinute?: number;
+  /** Secrets in the project's namespace holding API keys for the gateway. Each key is a value under `key` (default `apiKey`); values are compared in constant time and never logged. */
+  apiKeySecrets?: Array<{
+    /** Secret name. */
+    name: string;
+    /** Data key in the Secret. */
+    key?: string;
+  }>;
+}
+
+/** Counts derived from the project's sessions by the operator. */
+export interface BrowserProjectStatus {
+  /** The spec generation seen. */
+  observedGeneration?: number;
+  /** Sessions Running. */
+  running?: number;
+  /** Sessions admitted and starting. */
+  starting?: number;
+  /** Sessions waiting for room. */
+  queued?: number;
+}
+
+export interface BrowserProject {
+  apiVersion: 'browserfleet.dev/v1alpha1';
+  kind: 'BrowserProject';
+  metadata: import('@kubernetes/client-node').V1ObjectMeta;
+  spec: BrowserProjectSpec;
+  status?: BrowserProjectStatus;
+}
+
+export const browserSessionApiVersion = 'browserfleet.dev/v1alpha1';
+
+/** What the session was asked for. Everything but `release` is immutable. */
+export interface BrowserSessionSpec {
+  /** The BrowserProject that owns this session and whose concurrency quota it uses. */
+  project?: string;
+  /** Hard lifetime in seconds, counted from admission. Defaults to the project's defaultTimeout and may not exceed its maxTimeout. */
+  timeout?: number;
+  /** Keep the session running when its last CDP client disconnects; it then ends on release or timeout. */
+  keepAlive?: boolean;
+  /** Free JSON object for the caller (at most 512 characters serialized; the operator fails a session whose metadata is larger, because CEL cannot measure serialized JSON). */
+  userMetadata?: Record<string, unknown>;
+  /** Browser settings. */
+  browser?: {
+    /** Screen and default viewport width in pixels. */
+    width?: number;
+    /** Screen and default viewport height in pixels. */
+    height?: number;
+    /** User-Agent string to send instead of Chrome's own. */
+    userAgent?: string;
+    /** Browser UI and Accept-Language locale, such as en-US. */
+    locale?: string;
+    /** IANA time zone for the browser, such as Europe/Berlin. */
+    timezone?: string;
+  };
+  /** Where the session should run; becomes a node selector on the operator's topology label (topology.kubernetes.io/region by default). */
+  region?: string;
+  /** Set to true to end the session now (false to true only). */
+  release?: boolean;
+  /** How long the finished BrowserSession is kept before it is deleted. Defaults to the project's setting (one hour). */
+  ttlSecondsAfterFinished?: number;
+}
+
+/** What the session is. Written by the operator, except the connection facts. */
+export interface BrowserSessionStatus {
+  /** Summary of the conditions, for humans and the SDK status strings. */
+  phase?: 'Pending' | 'Queued' | 'Starting' | 'Running' | 'Completed' | 'TimedOut' | 'Failed';
+  /** The spec generation this status describes. */
+  observedGeneration?: number;
+  /** Ready, Admitted and Ended, with reason, message and observedGeneration. */
+  conditions?: Array<{
+    /** Condition type. */
+    type: string;
+    /** Condition status. */
+    status: 'True' | 'False' | 'Unknown';
+    /** Machine-readable CamelCase reason. */
+    reason?: string;
+    /** Human-readable detail. */
+    message?: string;
+    /** Generation observed. */
+    observedGeneration?: number;
+    /** When status last changed. */
+    lastTransitionTime?: string;
+  }>;
+  /** Name of the session's browser pod. */
+  podName?: string;
+  /** Name of the session's Service. */
+  serviceName?: string;
+  /** Address of the browser pod. */
+  podIP?: string;
+  /** In-cluster CDP URL through the sidecar, credential included. */
+  connectUrl?: string;
+  /** The effective timeout (spec.timeout or the project's default). */
+  timeoutSeconds?: number;
+  /** 1-based place in the project's queue while Queued. */
+  queuePosition?: number;
+  /** The resourceVersion the operator first saw; orders sessions created within the same second, so the queue stays first-in first-out across operator restarts. */
+  creationRevision?: string;
+  /** When the session was admitted. */
+  startedAt?: string;
+  /** When the browser became ready. */
+  readyAt?: string;
+  /** When the session times out. */
+  expiresAt?: string;
+  /** When the session ended. */
+  endedAt?: string;
+  /** Why the session ended. */
+  endReason?: 'Released' | 'Disconnected' | 'Expired' | 'NeverConnected' | 'PodFailed' | 'PodLost' | 'Deleted' | 'QuotaExceeded' | 'InvalidSpec' | 'ProjectNotFound';
+  /** Milliseconds from admission to the browser being ready. */
+  startupLatencyMs?: number;
+  /** Open CDP client connections (reported by the sidecar). */
+  connections?: number;
+  /** Open pages in the browser (reported by the sidecar). */
+  pages?: number;
+  /** A client connected with keepAlive=true (reported by the sidecar). */
+  keepAliveRequested?: boolean;
+  /** Last CDP client connect. */
+  lastConnectedAt?: string;
+  /** Last CDP client disconnect. */
+  lastDisconnectedAt?: string;
+  /** Identity of the sidecar run that sent the last report. */
+  reportBootId?: string;
+  /** Sequence number of the last report. */
+  reportSeq?: number;
+}
+
+export interface BrowserSession {
+  apiVersion: 'browserfleet.dev/v1alpha1';
+  kind: 'BrowserSession';
+  metadata: import('@kubernetes/client-node').V1ObjectMeta;
+  spec: BrowserSessionSpec;
+  status?: BrowserSessionStatus;
+}

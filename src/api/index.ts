@@ -1,0 +1,3 @@
+export * from './generated.js';
+export * from './labels.js';
+export * from './session.js';

@@ -1,0 +1,16 @@
+/** Labels and names shared by every process (decided in docs/architecture: never change them lightly). */
+export const GROUP = 'browserfleet.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'browserfleet';
+export const LABEL_SESSION = `${GROUP}/session`;
+export const LABEL_PROJECT = `${GROUP}/project`;
+
+export const CDP_PORT = 9223;
+export const SIDECAR_METRICS_PORT = 9224;
+export const CHROME_DEBUG_PORT = 9222;
+
+export const SESSIONS_PLURAL = 'browsersessions';
+export const PROJECTS_PLURAL = 'browserprojects';

@@ -1,0 +1,65 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { createLocalnode, type Localnode } from '../localnode/agent.js';
+import { defaultConfig as localnodeDefaults } from '../localnode/config.js';
+import { createLogger } from '../shared/log.js';
+import { type ControlPlane, startControlPlane } from './control-plane.js';
+import { repoRoot, tool } from './tools.js';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    kubeconfig: string;
+    /** True when the suite runs against a local control plane it started. */
+    localControlPlane: boolean;
+    /** Host side of the local pod network (where sidecars reach the operator); empty on a real cluster. */
+    podNetworkHostIP: string;
+  }
+}
+
+/** The shared node of the suite: pods that e2e tests create are scheduled here and run as real processes. */
+export const SUITE_NODE = 'suite-node';
+const SUITE_CIDR = '10.244.0.0/16';
+
+let plane: ControlPlane | undefined;
+let node: Localnode | undefined;
+
+/**
+ * Gives every test file a real kube-apiserver: the one named by BF_TEST_KUBECONFIG (any cluster whose nodes
+ * have the images), or a local control plane with a local node agent, started here and stopped after the run.
+ */
+export async function setup(project: TestProject): Promise<void> {
+  const given = process.env['BF_TEST_KUBECONFIG'];
+  if (given) {
+    project.provide('kubeconfig', given);
+    project.provide('localControlPlane', false);
+    project.provide('podNetworkHostIP', process.env['BF_TEST_REPORT_HOST'] ?? '');
+    installCrds(given);
+    return;
+  }
+  plane = await startControlPlane();
+  console.log(`control plane ready in ${plane.readyMs} ms (${plane.server})`);
+  installCrds(plane.kubeconfigPath);
+  node = createLocalnode(
+    { ...localnodeDefaults(), nodeName: SUITE_NODE, kubeconfig: plane.kubeconfigPath, podCIDR: SUITE_CIDR, bridge: 'bfsuite0', stateDir: path.join(plane.dir, 'localnode') },
+    { log: createLogger({ component: 'localnode' }) },
+  );
+  await node.start();
+  project.provide('kubeconfig', plane.kubeconfigPath);
+  project.provide('localControlPlane', true);
+  project.provide('podNetworkHostIP', '10.244.0.1');
+}
+
+export async function teardown(): Promise<void> {
+  await node?.stop();
+  await plane?.stop();
+}
+
+/** The suite tests the CRDs of this checkout: apply them (server-side, idempotent) and wait until served. */
+function installCrds(kubeconfig: string): void {
+  const kubectl = tool('kubectl');
+  const crds = path.join(repoRoot, 'crds');
+  const k = (args: string[]) => execFileSync(kubectl, ['--kubeconfig', kubeconfig, ...args], { stdio: 'pipe' });
+  k(['apply', '--server-side', '--force-conflicts', '-f', crds]);
+  k(['wait', '--for=condition=Established', '--timeout=60s', '-f', crds]);
+}

@@ -1,0 +1,65 @@
+import type { BrowserProject, BrowserSession } from '../api/index.js';
+import { isAdmitted, isTerminal } from '../api/index.js';
+
+export type AdmissionVerdict =
+  | { kind: 'admit' }
+  | { kind: 'queue'; position: number; message?: string }
+  | { kind: 'reject'; message: string };
+
+/**
+ * Admission for one project, from the sessions themselves: never a counter. `inflight` holds the UIDs this
+ * operator admitted whose write the cache has not shown yet, so two decisions in that window can't both use
+ * the same free place. Waiting sessions are served first-in first-out.
+ */
+export function decideAdmissions(
+  project: Pick<BrowserProject, 'spec'>,
+  sessions: readonly BrowserSession[],
+  inflight: ReadonlySet<string>,
+): Map<string, AdmissionVerdict> {
+  const verdicts = new Map<string, AdmissionVerdict>();
+  const live = sessions.filter((s) => !isTerminal(s));
+  const admitted = live.filter((s) => isAdmitted(s) || inflight.has(s.metadata.uid ?? '')).length;
+  const waiting = live
+    .filter((s) => !isAdmitted(s) && !inflight.has(s.metadata.uid ?? ''))
+    .filter((s) => !s.spec.release && !s.metadata.deletionTimestamp)
+    .sort(compareArrival);
+  let room = Math.max(0, project.spec.concurrency - admitted);
+  const maxQueued = project.spec.maxQueued ?? 0;
+  let queued = 0;
+  for (const s of waiting) {
+    const uid = s.metadata.uid ?? '';
+    if (room > 0) {
+      verdicts.set(uid, { kind: 'admit' });
+      room--;
+    } else if (queued < maxQueued || s.status?.phase === 'Queued') {
+      // A session already queued keeps its place even if maxQueued was lowered since.
+      verdicts.set(uid, { kind: 'queue', position: ++queued });
+    } else {
+      verdicts.set(uid, {
+        kind: 'reject',
+        message: `project has ${project.spec.concurrency} sessions running or starting and ${queued} queued (maxQueued ${maxQueued})`,
+      });
+    }
+  }
+  return verdicts;
+}
+
+/** Creation order: the timestamp has one-second resolution, the creation revision breaks ties. */
+export function compareArrival(a: BrowserSession, b: BrowserSession): number {
+  const ta = Date.parse(a.metadata.creationTimestamp?.toString() ?? '') || 0;
+  const tb = Date.parse(b.metadata.creationTimestamp?.toString() ?? '') || 0;
+  if (ta !== tb) return ta - tb;
+  const ra = revision(a);
+  const rb = revision(b);
+  if (ra !== rb) return ra < rb ? -1 : 1;
+  return (a.metadata.name ?? '').localeCompare(b.metadata.name ?? '');
+}
+
+function revision(s: BrowserSession): bigint {
+  const rv = s.status?.creationRevision ?? s.metadata.resourceVersion ?? '0';
+  try {
+    return BigInt(rv);
+  } catch {
+    return 0n;
+  }
+}

@@ -1,0 +1,327 @@
+import type { V1Pod, V1Service } from '@kubernetes/client-node';
+import {
+  API_VERSION,
+  type BrowserProject,
+  type BrowserSession,
+  isAdmitted,
+  isTerminal,
+  LABEL_MANAGED_BY,
+  MANAGED_BY,
+  sessionKey,
+  splitKey,
+} from '../api/index.js';
+import { type Clock, systemClock } from '../shared/clock.js';
+import { sessionToken } from '../shared/credentials.js';
+import { isAlreadyExists, isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
+import { EventRecorder } from '../shared/kube/events.js';
+import { Informer } from '../shared/kube/informer.js';
+import { WorkQueue } from '../shared/kube/workqueue.js';
+import type { Logger } from '../shared/log.js';
+import { type AdmissionVerdict, decideAdmissions } from './admission.js';
+import { childName, isControlledBy } from './children.js';
+import type { OperatorConfig } from './config.js';
+import type { OperatorMetrics } from './metrics.js';
+import { LIFECYCLE_FIELDS, type LifecycleStatus, type Plan, planSession } from './plan.js';
+import { ProjectStatusController } from './project-status.js';
+
+export const FIELD_MANAGER = 'browserfleet-operator';
+
+export interface ControllerDeps {
+  client: KubeClient;
+  config: OperatorConfig;
+  metrics: OperatorMetrics;
+  log: Logger;
+  clock?: Clock;
+}
+
+/**
+ * The BrowserSession controller: informers feed keys into a work queue; workers reconcile one key at a time
+ * from the caches. Informers run on every replica (a warm standby takes over in moments); workers only
+ * while this replica leads.
+ */
+export class SessionController {
+  readonly sessions: Informer<BrowserSession>;
+  readonly pods: Informer<V1Pod>;
+  readonly services: Informer<V1Service>;
+  readonly projects: Informer<BrowserProject>;
+  readonly queue: WorkQueue;
+  private readonly clock: Clock;
+  private readonly recorder: EventRecorder;
+  private readonly projectStatus: ProjectStatusController;
+  /** Admissions written but not yet seen in the cache: uid -> project. Closes the double-admission window. */
+  private readonly inflight = new Map<string, string>();
+  /** Per project, the verdicts of the last admission pass; dropped whenever one of its sessions changes. */
+  private readonly verdicts = new Map<string, Map<string, AdmissionVerdict>>();
+  private workersRunning = false;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private workerLoops: Promise<void>[] = [];
+
+  constructor(private readonly deps: ControllerDeps) {
+    const { client, config, metrics } = deps;
+    this.clock = deps.clock ?? systemClock;
+    this.queue = new WorkQueue({ clock: this.clock, baseDelayMs: 50, maxDelayMs: 60_000 });
+    this.recorder = new EventRecorder(client, 'browserfleet-operator', config.identity, deps.log);
+    const ns = config.watchNamespace || undefined;
+    const restart = (resource: string) => (err: unknown, delayMs: number) => {
+      metrics.informerRestarts.inc({ resource });
+      deps.log.warn('watch restarting', { resource, delayMs, err });
+    };
+    const managed = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+    this.sessions = new Informer(client, paths.sessions(ns), { onRestart: restart('browsersessions') });
+    this.pods = new Informer(client, paths.pods(ns), { labelSelector: managed, onRestart: restart('pods') });
+    this.services = new Informer(client, paths.services(ns), {
+      labelSelector: managed,
+      onRestart: restart('services'),
+    });
+    this.projects = new Informer(client, paths.projects(), { onRestart: restart('browserprojects') });
+    this.projectStatus = new ProjectStatusController(client, this.sessions, this.projects, metrics, deps.log);
+
+    this.sessions.onChange((s) => this.onSessionChange(s));
+    const toOwner = (obj: V1Pod | V1Service) => {
+      const owner = obj.metadata?.ownerReferences?.find((r) => r.controller && r.kind === 'BrowserSession');
+      if (owner) this.queue.add(`${obj.metadata?.namespace}/${owner.name}`);
+    };
+    this.pods.onChange(toOwner);
+    this.services.onChange(toOwner);
+    this.projects.onChange((p) => {
+      this.verdicts.delete(p.metadata.name ?? '');
+      for (const s of this.sessions.list())
+        if ((s.spec.project ?? 'default') === p.metadata.name) this.queue.add(sessionKey(s));
+      this.projectStatus.enqueue(p.metadata.name ?? '');
+    });
+  }
+
+  get synced(): boolean {
+    return this.sessions.synced && this.pods.synced && this.services.synced && this.projects.synced;
+  }
+
+  /** Starts the caches; resolves when all are synced. */
+  async startInformers(): Promise<void> {
+    await Promise.all([
+      this.sessions.start(),
+      this.pods.start(),
+      this.services.start(),
+      this.projects.start(),
+    ]);
+  }
+
+  /** Starts reconciling (when leading). Every session is queued once: timers are rebuilt from status. */
+  startWorkers(): void {
+    if (this.workersRunning) return;
+    this.workersRunning = true;
+    for (const s of this.sessions.list()) this.queue.add(sessionKey(s));
+    for (let i = 0; i < this.deps.config.workers; i++) this.workerLoops.push(this.worker());
+    this.projectStatus.start();
+    const resync = () => {
+      for (const s of this.sessions.list()) this.queue.add(sessionKey(s));
+      this.resyncTimer = setTimeout(resync, this.deps.config.resyncSeconds * 1000);
+    };
+    this.resyncTimer = setTimeout(resync, this.deps.config.resyncSeconds * 1000);
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.resyncTimer);
+    this.queue.shutDown();
+    await Promise.all(this.workerLoops);
+    await this.projectStatus.stop();
+    await Promise.all([this.sessions.stop(), this.pods.stop(), this.services.stop(), this.projects.stop()]);
+  }
+
+  private onSessionChange(s: BrowserSession): void {
+    const key = sessionKey(s);
+    const project = s.spec.project ?? 'default';
+    const uid = s.metadata.uid ?? '';
+    const gone = this.sessions.get(s.metadata.name ?? '', s.metadata.namespace) === undefined;
+    if (this.inflight.has(uid) && (gone || isAdmitted(s) || isTerminal(s))) this.inflight.delete(uid);
+    this.queue.add(key);
+    this.projectStatus.enqueue(project);
+    const waiting = !gone && !isAdmitted(s) && !isTerminal(s);
+    this.verdicts.delete(project);
+    // A session that takes or frees a place moves everyone waiting behind it.
+    if (!waiting) {
+      for (const other of this.sessions.list()) {
+        if ((other.spec.project ?? 'default') === project && !isAdmitted(other) && !isTerminal(other)) {
+          this.queue.add(sessionKey(other));
+        }
+      }
+    }
+  }
+
+  private async worker(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      const end = this.deps.metrics.reconcileDuration.startTimer();
+      try {
+        const requeueAfterMs = await this.reconcile(key);
+        this.queue.forget(key);
+        if (requeueAfterMs !== undefined) this.queue.addAfter(key, requeueAfterMs);
+      } catch (err) {
+        this.deps.metrics.reconcileErrors.inc();
+        this.deps.log.warn('reconcile failed; retrying with backoff', {
+          key,
+          err,
+          retries: this.queue.numRequeues(key),
+        });
+        this.queue.addRateLimited(key);
+      } finally {
+        end();
+        this.queue.done(key);
+        this.deps.metrics.queueDepth.set(this.queue.length);
+      }
+    }
+  }
+
+  /** One level-triggered pass for one session: observe from the caches, plan, execute. */
+  async reconcile(key: string): Promise<number | undefined> {
+    const { namespace, name } = splitKey(key);
+    const session = this.sessions.get(name, namespace);
+    if (!session) return undefined; // deleted: owner references let the garbage collector take the children
+    const child = childName(name);
+    const pod = this.pods.get(child, namespace);
+    const service = this.services.get(child, namespace);
+    const projectName = session.spec.project ?? 'default';
+    const project = this.projects.get(projectName);
+    const childConflict =
+      pod && !isControlledBy(pod, session)
+        ? 'Pod'
+        : service && !isControlledBy(service, session)
+          ? 'Service'
+          : undefined;
+
+    let admission: AdmissionVerdict | undefined;
+    if (project && !isAdmitted(session) && !isTerminal(session)) {
+      admission = this.admissionFor(project, session);
+    }
+    const now = this.clock.now();
+    const plan = planSession(
+      {
+        session,
+        pod: childConflict === 'Pod' ? undefined : pod,
+        service: childConflict === 'Service' ? undefined : service,
+        childConflict,
+        project,
+        admission,
+        now,
+      },
+      {
+        config: this.deps.config,
+        token: sessionToken(this.deps.config.sessionKey, session.metadata.uid ?? ''),
+      },
+    );
+    await this.execute(session, plan, now);
+    return plan.requeueAfterMs;
+  }
+
+  private admissionFor(project: BrowserProject, session: BrowserSession): AdmissionVerdict | undefined {
+    const name = project.metadata.name ?? '';
+    let verdicts = this.verdicts.get(name);
+    if (!verdicts) {
+      const members = this.sessions.list().filter((s) => (s.spec.project ?? 'default') === name);
+      const inflight = new Set([...this.inflight].filter(([, p]) => p === name).map(([uid]) => uid));
+      verdicts = decideAdmissions(project, members, inflight);
+      this.verdicts.set(name, verdicts);
+    }
+    return verdicts.get(session.metadata.uid ?? '');
+  }
+
+  private async execute(session: BrowserSession, plan: Plan, now: number): Promise<void> {
+    const { client, log } = this.deps;
+    const ns = session.metadata.namespace ?? '';
+    const name = session.metadata.name ?? '';
+    const uid = session.metadata.uid ?? '';
+    const before = session.status ?? {};
+    const patch = statusPatch(before, plan.status);
+    const admitting = before.startedAt === undefined && plan.status.startedAt !== undefined;
+    if (patch) {
+      // An admission is recorded before its pod exists, and only against the state it was decided on.
+      if (admitting) this.inflight.set(uid, session.spec.project ?? 'default');
+      try {
+        await client.mergePatch(
+          paths.sessionStatus(ns, name),
+          {
+            ...(plan.guardedWrite ? { metadata: { resourceVersion: session.metadata.resourceVersion } } : {}),
+            status: patch,
+          },
+          FIELD_MANAGER,
+        );
+      } catch (err) {
+        if (admitting) this.inflight.delete(uid);
+        this.verdicts.delete(session.spec.project ?? 'default');
+        throw err;
+      }
+    }
+    const create = async (obj: V1Pod | V1Service | undefined, path: string) => {
+      if (!obj) return;
+      try {
+        await client.create(path, obj, FIELD_MANAGER);
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err; // ours from an earlier pass; the cache just hadn't shown it
+      }
+    };
+    await create(plan.createPod, paths.pods(ns));
+    await create(plan.createService, paths.services(ns));
+    const remove = async (path: string) => {
+      try {
+        await client.delete(path);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    };
+    if (plan.deletePod) await remove(paths.pod(ns, childName(name)));
+    if (plan.deleteService) await remove(paths.service(ns, childName(name)));
+    if (plan.deleteSession) {
+      try {
+        await client.delete(paths.session(ns, name), {
+          apiVersion: 'v1',
+          kind: 'DeleteOptions',
+          preconditions: { uid },
+        });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+
+    const target = { apiVersion: API_VERSION, kind: 'BrowserSession', metadata: session.metadata };
+    for (const e of plan.events) this.recorder.record(target, e.type, e.reason, e.message);
+    if (patch) this.observeTransition(session, plan.status, now);
+    if (plan.events.length > 0)
+      log.info('session transition', {
+        session: `${ns}/${name}`,
+        phase: plan.status.phase,
+        reasons: plan.events.map((e) => e.reason),
+      });
+  }
+
+  private observeTransition(session: BrowserSession, after: LifecycleStatus, now: number): void {
+    const { metrics } = this.deps;
+    const before = session.status ?? {};
+    if (before.startedAt === undefined && after.startedAt !== undefined) {
+      const created = Date.parse(session.metadata.creationTimestamp?.toString() ?? '');
+      if (before.phase === 'Queued' && created) metrics.queueWait.observe(Math.max(0, now - created) / 1000);
+    }
+    if (before.readyAt === undefined && after.readyAt !== undefined && after.startupLatencyMs !== undefined) {
+      metrics.startupLatency.observe(after.startupLatencyMs / 1000);
+    }
+    if (before.endReason === undefined && after.endReason !== undefined) {
+      metrics.ended.inc({ reason: after.endReason });
+      if (after.endReason === 'QuotaExceeded') metrics.rejections.inc({ reason: 'QuotaExceeded' });
+      if (after.endedAt) metrics.endLag.observe(Math.max(0, now - Date.parse(after.endedAt)) / 1000);
+    }
+  }
+}
+
+/** A JSON merge patch of the lifecycle fields that differ; null removes a field. Undefined when equal. */
+export function statusPatch(
+  before: LifecycleStatus,
+  after: LifecycleStatus,
+): Record<string, unknown> | undefined {
+  const patch: Record<string, unknown> = {};
+  for (const f of LIFECYCLE_FIELDS) {
+    const a = before[f];
+    const b = after[f];
+    if (JSON.stringify(a) === JSON.stringify(b)) continue;
+    patch[f] = b === undefined ? null : b;
+  }
+  return Object.keys(patch).length > 0 ? patch : undefined;
+}

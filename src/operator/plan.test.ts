@@ -1,0 +1,272 @@
+import { describe, expect, it } from 'vitest';
+import type { BrowserSession } from '../api/index.js';
+import { statusPatch } from './controller.js';
+import { type Observed, planSession } from './plan.js';
+import { iso, pod, project, running, session, T0, testConfig } from './testing/fixtures.js';
+
+const ctx = { config: testConfig, token: 'tok' };
+const plan = (o: Partial<Observed> & { session: BrowserSession }) =>
+  planSession({ project: project(), now: T0, ...o }, ctx);
+
+describe('planSession: admission', () => {
+  it('admits a new session when its project has room: Starting, timer from now, children created', () => {
+    const p = plan({ session: session({}, { timeout: 60 }), admission: { kind: 'admit' } });
+    expect(p.status.phase).toBe('Starting');
+    expect(p.status.startedAt).toBe(iso(T0));
+    expect(p.status.expiresAt).toBe(iso(T0 + 60_000));
+    expect(p.createPod?.metadata?.name).toMatch(/^browser-s\d+$/);
+    expect(p.createService?.spec?.ports?.[0]?.port).toBe(9223);
+    expect(p.guardedWrite).toBe(true);
+    expect(p.requeueAfterMs).toBe(60_000);
+    expect(p.events.map((e) => e.reason)).toEqual(['Admitted']);
+  });
+
+  it('takes the timeout from the project when the session sets none', () => {
+    const p = plan({
+      session: session(),
+      project: project({ defaultTimeout: 42 }),
+      admission: { kind: 'admit' },
+    });
+    expect(p.status.timeoutSeconds).toBe(42);
+    expect(p.status.expiresAt).toBe(iso(T0 + 42_000));
+  });
+
+  it('queues with a position when the project is full, and creates nothing', () => {
+    const p = plan({ session: session(), admission: { kind: 'queue', position: 3 } });
+    expect(p.status.phase).toBe('Queued');
+    expect(p.status.queuePosition).toBe(3);
+    expect(p.status.startedAt).toBeUndefined();
+    expect(p.createPod).toBeUndefined();
+    expect(p.status.creationRevision).toBeDefined();
+  });
+
+  it.each([
+    ['project missing', { project: undefined }, 'ProjectNotFound'],
+    [
+      'metadata over 512 characters',
+      { session: session({}, { userMetadata: { k: 'x'.repeat(600) } }) },
+      'InvalidSpec',
+    ],
+    ['timeout over the project maximum', { session: session({}, { timeout: 7200 }) }, 'InvalidSpec'],
+    ['namespace not the project one', { session: session({}, {}, { namespace: 'other' }) }, 'InvalidSpec'],
+    ['quota and queue full', { admission: { kind: 'reject' as const, message: 'full' } }, 'QuotaExceeded'],
+  ])('fails without creating anything when %s', (_name, over, reason) => {
+    const p = planSession(
+      { session: session(), project: project(), now: T0, admission: { kind: 'admit' }, ...over },
+      ctx,
+    );
+    expect(p.status.phase).toBe('Failed');
+    expect(p.status.endReason).toBe(reason);
+    expect(p.createPod).toBeUndefined();
+    expect(p.events[0]?.type).toBe('Warning');
+  });
+
+  it('names the field in the message of an invalid spec', () => {
+    const p = plan({ session: session({}, { userMetadata: { k: 'x'.repeat(600) } }) });
+    expect(p.status.conditions?.find((c) => c.type === 'Ended')?.message).toMatch(/^spec\.userMetadata: /);
+  });
+
+  it('ends a queued session that is released, freeing its place', () => {
+    const p = plan({ session: session({ phase: 'Queued', queuePosition: 2 }, { release: true }) });
+    expect(p.status.phase).toBe('Completed');
+    expect(p.status.endReason).toBe('Released');
+    expect(p.status.queuePosition).toBeUndefined();
+  });
+});
+
+describe('planSession: running lifecycle', () => {
+  const starting = {
+    phase: 'Starting' as const,
+    startedAt: iso(T0),
+    expiresAt: iso(T0 + 300_000),
+    timeoutSeconds: 300,
+  };
+
+  it('recreates a missing pod while starting (already-exists is handled by the executor)', () => {
+    const p = plan({ session: session(starting), now: T0 + 10 });
+    expect(p.createPod).toBeDefined();
+    expect(p.status.phase).toBe('Starting');
+  });
+
+  it('goes Running when the pod is ready, with readyAt, latency and the connect URL', () => {
+    const p = plan({
+      session: session(starting),
+      pod: pod({ ready: true, ip: '10.244.0.7' }),
+      now: T0 + 1500,
+    });
+    expect(p.status.phase).toBe('Running');
+    expect(p.status.readyAt).toBe(iso(T0 + 1500));
+    expect(p.status.startupLatencyMs).toBe(1500);
+    expect(p.status.connectUrl).toBe('ws://10.244.0.7:9223/devtools/browser?token=tok');
+    expect(p.requeueAfterMs).toBe(300_000 - 1500);
+  });
+
+  it('stays Starting while the pod is not ready', () => {
+    const p = plan({
+      session: session(starting),
+      pod: pod({ ready: false, ip: '10.244.0.7' }),
+      now: T0 + 500,
+    });
+    expect(p.status.phase).toBe('Starting');
+    expect(p.status.readyAt).toBeUndefined();
+  });
+
+  it.each([
+    ['nobody ever connected', {}, 'NeverConnected'],
+    ['a client had connected', { lastConnectedAt: iso(T0 + 2000), connections: 1 }, 'Expired'],
+  ])('times out at expiresAt when %s, endedAt = expiresAt, children deleted', (_n, extra, reason) => {
+    const p = plan({
+      session: session(running(300, extra)),
+      pod: pod({ ready: true, ip: '10.244.0.2' }),
+      service: {},
+      now: T0 + 300_050,
+    });
+    expect(p.status.phase).toBe('TimedOut');
+    expect(p.status.endReason).toBe(reason);
+    expect(p.status.endedAt).toBe(iso(T0 + 300_000));
+    expect(p.deletePod).toBe(true);
+    expect(p.deleteService).toBe(true);
+  });
+
+  it('ends on release as Completed/Released', () => {
+    const p = plan({
+      session: session(running(), { release: true }),
+      pod: pod({ ready: true, ip: '10.244.0.2' }),
+      now: T0 + 5000,
+    });
+    expect(p.status).toMatchObject({ phase: 'Completed', endReason: 'Released', endedAt: iso(T0 + 5000) });
+    expect(p.deletePod).toBe(true);
+  });
+
+  it('fails when Chrome exits, saying so', () => {
+    const p = plan({
+      session: session(running()),
+      pod: pod({ ready: false, chromeExit: 139 }),
+      now: T0 + 5000,
+    });
+    expect(p.status).toMatchObject({ phase: 'Failed', endReason: 'PodFailed' });
+    expect(p.events[0]?.message).toContain('Chrome exited with code 139');
+  });
+
+  it.each([
+    ['disappears', undefined],
+    ['is being deleted by someone else', pod({ ready: true, deleting: true })],
+  ])('fails as PodLost when a running pod %s', (_n, observedPod) => {
+    const p = plan({ session: session(running()), pod: observedPod, now: T0 + 5000 });
+    expect(p.status).toMatchObject({ phase: 'Failed', endReason: 'PodLost' });
+  });
+});
+
+describe('planSession: disconnect rules', () => {
+  const connectedThenLeft = {
+    lastConnectedAt: iso(T0 + 2000),
+    lastDisconnectedAt: iso(T0 + 4000),
+    connections: 0,
+    pages: 1,
+  };
+  const live = pod({ ready: true, ip: '10.244.0.2' });
+
+  it('waits out the grace after the last disconnect, then ends as Disconnected at disconnect + grace', () => {
+    const within = plan({
+      session: session(running(300, connectedThenLeft)),
+      pod: live,
+      service: {},
+      now: T0 + 4500,
+    });
+    expect(within.status.phase).toBe('Running');
+    expect(within.requeueAfterMs).toBe(500);
+    const after = plan({
+      session: session(running(300, connectedThenLeft)),
+      pod: live,
+      service: {},
+      now: T0 + 5000,
+    });
+    expect(after.status).toMatchObject({
+      phase: 'Completed',
+      endReason: 'Disconnected',
+      endedAt: iso(T0 + 5000),
+    });
+  });
+
+  it('ends with the right endedAt when the operator only looks long after the disconnect', () => {
+    const p = plan({ session: session(running(300, connectedThenLeft)), pod: live, now: T0 + 60_000 });
+    expect(p.status).toMatchObject({ endReason: 'Disconnected', endedAt: iso(T0 + 5000) });
+  });
+
+  it('does not end while a client is connected', () => {
+    const p = plan({
+      session: session(running(300, { ...connectedThenLeft, connections: 1 })),
+      pod: live,
+      now: T0 + 60_000,
+    });
+    expect(p.status.phase).toBe('Running');
+  });
+
+  it.each([
+    ['spec.keepAlive', { keepAlive: true }, {}],
+    ['a keep-alive connection', {}, { keepAliveRequested: true }],
+  ])('keeps a session alive across disconnects with %s', (_n, spec, status) => {
+    const p = plan({
+      session: session(running(300, { ...connectedThenLeft, ...status }), spec),
+      pod: live,
+      now: T0 + 60_000,
+    });
+    expect(p.status.phase).toBe('Running');
+    expect(p.requeueAfterMs).toBe(240_000);
+  });
+
+  it('ends a kept-alive session when all its pages are closed and nobody is connected', () => {
+    const p = plan({
+      session: session(running(300, { ...connectedThenLeft, pages: 0 }), { keepAlive: true }),
+      pod: live,
+      now: T0 + 60_000,
+    });
+    expect(p.status).toMatchObject({ phase: 'Completed', endReason: 'Disconnected' });
+  });
+});
+
+describe('planSession: finished sessions', () => {
+  const ended = {
+    ...running(),
+    phase: 'Completed' as const,
+    endReason: 'Released' as const,
+    endedAt: iso(T0 + 10_000),
+  };
+
+  it('keeps deleting leftover children and the final status', () => {
+    const p = plan({ session: session(ended), pod: pod({ ready: true }), service: {}, now: T0 + 20_000 });
+    expect(p.deletePod).toBe(true);
+    expect(p.deleteService).toBe(true);
+    expect(p.status.phase).toBe('Completed');
+    expect(p.events).toEqual([]);
+  });
+
+  it('deletes the session when its TTL after finishing runs out, and waits until then', () => {
+    const s = session(ended, { ttlSecondsAfterFinished: 60 });
+    expect(plan({ session: s, now: T0 + 30_000 }).requeueAfterMs).toBe(40_000);
+    expect(plan({ session: s, now: T0 + 70_000 }).deleteSession).toBe(true);
+  });
+});
+
+describe('planSession is idempotent', () => {
+  it.each([
+    ['admission', { admission: { kind: 'admit' as const } }, T0],
+    ['ready', { pod: pod({ ready: true, ip: '10.244.0.9' }) }, T0 + 2000],
+  ])('a second pass over its own result (%s) changes no status', (_n, over, now) => {
+    const s = session({
+      phase: 'Starting',
+      startedAt: iso(T0),
+      expiresAt: iso(T0 + 300_000),
+      timeoutSeconds: 300,
+      creationRevision: '1',
+    });
+    const first = plan({ session: s, service: {}, ...over, now });
+    const again = plan({
+      session: { ...s, status: { ...s.status, ...first.status } },
+      service: {},
+      ...over,
+      now: now + 10,
+    });
+    expect(statusPatch(first.status, again.status)).toBeUndefined();
+  });
+});

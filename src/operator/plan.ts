@@ -1,0 +1,440 @@
+import type { V1Pod, V1Service } from '@kubernetes/client-node';
+import {
+  type BrowserProject,
+  type BrowserSession,
+  type BrowserSessionStatus,
+  type Condition,
+  type EndReason,
+  isTerminal,
+  type SessionPhase,
+  USER_METADATA_MAX,
+  userMetadataSize,
+} from '../api/index.js';
+import type { AdmissionVerdict } from './admission.js';
+import { childName, connectUrl, desiredPod, desiredService } from './children.js';
+import type { OperatorConfig } from './config.js';
+
+/** Everything reconcile observed about one session, read from the caches; `now` is an input, not a call. */
+export interface Observed {
+  session: BrowserSession;
+  pod?: V1Pod | undefined;
+  service?: V1Service | undefined;
+  /** A Pod or Service of the child's name exists but is not controlled by this session. */
+  childConflict?: 'Pod' | 'Service' | undefined;
+  project?: BrowserProject | undefined;
+  /** The quota's verdict, for a session that is not yet admitted. */
+  admission?: AdmissionVerdict | undefined;
+  now: number;
+}
+
+export interface PlanContext {
+  config: OperatorConfig;
+  token: string;
+}
+
+export interface SessionEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+/** The operator-owned part of the status; the connection facts belong to the report writer. */
+export type LifecycleStatus = Pick<
+  BrowserSessionStatus,
+  | 'phase'
+  | 'observedGeneration'
+  | 'conditions'
+  | 'podName'
+  | 'serviceName'
+  | 'podIP'
+  | 'connectUrl'
+  | 'timeoutSeconds'
+  | 'queuePosition'
+  | 'startedAt'
+  | 'readyAt'
+  | 'expiresAt'
+  | 'endedAt'
+  | 'endReason'
+  | 'startupLatencyMs'
+  | 'creationRevision'
+>;
+
+export const LIFECYCLE_FIELDS: readonly (keyof LifecycleStatus)[] = [
+  'phase',
+  'observedGeneration',
+  'conditions',
+  'podName',
+  'serviceName',
+  'podIP',
+  'connectUrl',
+  'timeoutSeconds',
+  'queuePosition',
+  'startedAt',
+  'readyAt',
+  'expiresAt',
+  'endedAt',
+  'endReason',
+  'startupLatencyMs',
+  'creationRevision',
+];
+
+export interface Plan {
+  status: LifecycleStatus;
+  createPod?: V1Pod;
+  createService?: V1Service;
+  deletePod?: boolean;
+  deleteService?: boolean;
+  deleteSession?: boolean;
+  /** The status write must not race another admission: send it with the observed resourceVersion. */
+  guardedWrite?: boolean;
+  events: SessionEvent[];
+  requeueAfterMs?: number;
+}
+
+const DEFAULT_TTL_SECONDS = 3600;
+
+/**
+ * The whole lifecycle as one pure function: from what is observed now to the status the session should have
+ * and the actions that make the world match it. Called on every wake-up; repeating it changes nothing.
+ */
+export function planSession(o: Observed, ctx: PlanContext): Plan {
+  const s = o.session;
+  const st = s.status ?? {};
+  const base: LifecycleStatus = pickLifecycle(st);
+  base.observedGeneration = s.metadata.generation ?? 0;
+
+  if (isTerminal(s)) return planFinished(o, base);
+
+  if (o.childConflict) {
+    return end(
+      o,
+      base,
+      'Failed',
+      'InvalidSpec',
+      o.now,
+      `a ${o.childConflict} named ${childName(s.metadata.name ?? '')} exists and is not owned by this session`,
+    );
+  }
+
+  const invalid = validate(o);
+  if (invalid) return end(o, base, 'Failed', invalid.reason, o.now, invalid.message);
+
+  const timeoutSeconds = s.spec.timeout ?? o.project?.spec.defaultTimeout ?? 300;
+  const admitted = st.startedAt !== undefined;
+
+  if (!admitted) {
+    // Recorded once, so first-in first-out survives later writes that change the resourceVersion.
+    base.creationRevision ??= s.metadata.resourceVersion;
+    if (s.spec.release)
+      return end(o, base, 'Completed', 'Released', o.now, 'released before it was admitted');
+    const verdict = o.admission ?? { kind: 'queue', position: 0 };
+    if (verdict.kind === 'reject') return end(o, base, 'Failed', 'QuotaExceeded', o.now, verdict.message);
+    if (verdict.kind === 'queue') {
+      const status: LifecycleStatus = {
+        ...base,
+        phase: 'Queued',
+        timeoutSeconds,
+        queuePosition: verdict.position,
+        conditions: setCondition(
+          base.conditions,
+          s,
+          o.now,
+          'Admitted',
+          'False',
+          'Queued',
+          verdict.message ?? `waiting for room in project ${s.spec.project ?? 'default'}`,
+        ),
+      };
+      const events: SessionEvent[] =
+        st.phase !== 'Queued'
+          ? [
+              {
+                type: 'Normal',
+                reason: 'Queued',
+                message: `project ${s.spec.project ?? 'default'} is at its concurrency limit; queue position ${verdict.position}`,
+              },
+            ]
+          : [];
+      return { status, events, guardedWrite: true };
+    }
+    // Admitted now: the timeout counts from here, and the children come in the same pass.
+    const startedAt = iso(o.now);
+    const status: LifecycleStatus = {
+      ...base,
+      phase: 'Starting',
+      timeoutSeconds,
+      startedAt,
+      expiresAt: iso(o.now + timeoutSeconds * 1000),
+      podName: childName(s.metadata.name ?? ''),
+      serviceName: childName(s.metadata.name ?? ''),
+      queuePosition: undefined,
+      conditions: setCondition(
+        base.conditions,
+        s,
+        o.now,
+        'Admitted',
+        'True',
+        'Admitted',
+        'the project had room',
+      ),
+    };
+    return {
+      status,
+      guardedWrite: true,
+      createPod: desiredPod({ session: s, config: ctx.config, token: ctx.token, timeoutSeconds }),
+      createService: desiredService(s),
+      events: [{ type: 'Normal', reason: 'Admitted', message: `admitted; creating pod ${status.podName}` }],
+      requeueAfterMs: timeoutSeconds * 1000,
+    };
+  }
+
+  // Admitted and not ended: release, expiry, pod health, then the disconnect rules.
+  const expiresAt = Date.parse(st.expiresAt ?? st.startedAt ?? iso(o.now));
+  const everConnected = st.lastConnectedAt !== undefined;
+  if (s.spec.release) return end(o, base, 'Completed', 'Released', o.now, 'released by request');
+  if (o.now >= expiresAt) {
+    return everConnected
+      ? end(
+          o,
+          base,
+          'TimedOut',
+          'Expired',
+          expiresAt,
+          `timeout of ${st.timeoutSeconds ?? timeoutSeconds}s reached`,
+        )
+      : end(
+          o,
+          base,
+          'TimedOut',
+          'NeverConnected',
+          expiresAt,
+          `no client connected within the timeout of ${st.timeoutSeconds ?? timeoutSeconds}s`,
+        );
+  }
+
+  const pod = o.pod;
+  const failure = pod ? podFailure(pod) : undefined;
+  if (failure) return end(o, base, 'Failed', 'PodFailed', o.now, failure);
+  if (pod?.metadata?.deletionTimestamp)
+    return end(o, base, 'Failed', 'PodLost', o.now, 'the browser pod was deleted');
+  if (!pod && st.readyAt !== undefined)
+    return end(o, base, 'Failed', 'PodLost', o.now, 'the browser pod disappeared');
+
+  const status: LifecycleStatus = { ...base };
+  const events: SessionEvent[] = [];
+  const plan: Plan = { status, events };
+  if (!pod)
+    plan.createPod = desiredPod({
+      session: s,
+      config: ctx.config,
+      token: ctx.token,
+      timeoutSeconds: st.timeoutSeconds ?? timeoutSeconds,
+    });
+  if (!o.service) plan.createService = desiredService(s);
+
+  const podIP = pod?.status?.podIP;
+  if (podIP && status.podIP !== podIP) {
+    status.podIP = podIP;
+    status.connectUrl = connectUrl(s, ctx.config, podIP, ctx.token);
+  }
+  if (pod && podReady(pod) && status.readyAt === undefined && podIP) {
+    status.readyAt = iso(o.now);
+    status.startupLatencyMs = Math.max(0, o.now - Date.parse(st.startedAt ?? iso(o.now)));
+    status.phase = 'Running';
+    status.conditions = setCondition(
+      status.conditions,
+      s,
+      o.now,
+      'Ready',
+      'True',
+      'BrowserReady',
+      `browser ready at ${podIP}`,
+    );
+    events.push({
+      type: 'Normal',
+      reason: 'Running',
+      message: `browser ready in ${status.startupLatencyMs} ms`,
+    });
+  } else if (status.readyAt === undefined) {
+    status.phase = 'Starting';
+    status.conditions = setCondition(
+      status.conditions,
+      s,
+      o.now,
+      'Ready',
+      'False',
+      'BrowserStarting',
+      pod ? 'waiting for the browser pod to become ready' : 'creating the browser pod',
+    );
+  }
+
+  let wakeAt = expiresAt;
+  const idle = idleEnd(o, ctx.config);
+  if (idle) {
+    if (o.now >= idle.at) return end(o, base, 'Completed', 'Disconnected', idle.at, idle.message);
+    wakeAt = Math.min(wakeAt, idle.at);
+  }
+  plan.requeueAfterMs = Math.max(1, wakeAt - o.now);
+  return plan;
+}
+
+/** When an idle session ends under the disconnect rules, if it does. */
+function idleEnd(o: Observed, c: OperatorConfig): { at: number; message: string } | undefined {
+  const st = o.session.status ?? {};
+  if (st.lastConnectedAt === undefined || (st.connections ?? 0) > 0) return undefined;
+  const lastActivity = Math.max(
+    Date.parse(st.lastConnectedAt),
+    Date.parse(st.lastDisconnectedAt ?? st.lastConnectedAt),
+  );
+  const keepAlive = o.session.spec.keepAlive === true || st.keepAliveRequested === true;
+  if (!keepAlive) {
+    return { at: lastActivity + c.disconnectGraceMs, message: 'the last CDP client disconnected' };
+  }
+  if (st.pages === 0) {
+    // Hyperbrowser's documented rule: a kept-alive browser with no pages and no client has nothing to keep.
+    return { at: lastActivity + c.disconnectGraceMs, message: 'all pages closed and no client connected' };
+  }
+  return undefined;
+}
+
+function validate(o: Observed): { reason: EndReason; message: string } | undefined {
+  const s = o.session;
+  const project = s.spec.project ?? 'default';
+  if (!o.project) return { reason: 'ProjectNotFound', message: `BrowserProject ${project} does not exist` };
+  if (o.project.spec.namespace !== s.metadata.namespace) {
+    return {
+      reason: 'InvalidSpec',
+      message: `spec.project: project ${project} runs its sessions in namespace ${o.project.spec.namespace}, not ${s.metadata.namespace}`,
+    };
+  }
+  const size = userMetadataSize(s.spec.userMetadata);
+  if (size > USER_METADATA_MAX) {
+    return {
+      reason: 'InvalidSpec',
+      message: `spec.userMetadata: ${size} characters serialized, at most ${USER_METADATA_MAX}`,
+    };
+  }
+  const max = o.project.spec.maxTimeout ?? 21600;
+  if (s.spec.timeout !== undefined && s.spec.timeout > max) {
+    return {
+      reason: 'InvalidSpec',
+      message: `spec.timeout: ${s.spec.timeout}s exceeds project ${project}'s maxTimeout of ${max}s`,
+    };
+  }
+  return undefined;
+}
+
+function end(
+  o: Observed,
+  base: LifecycleStatus,
+  phase: SessionPhase,
+  reason: EndReason,
+  endedAt: number,
+  message: string,
+): Plan {
+  const s = o.session;
+  let conditions = setCondition(base.conditions, s, o.now, 'Ended', 'True', reason, message);
+  if (base.readyAt !== undefined)
+    conditions = setCondition(conditions, s, o.now, 'Ready', 'False', 'Ended', message);
+  const status: LifecycleStatus = {
+    ...base,
+    phase,
+    endReason: reason,
+    endedAt: iso(endedAt),
+    queuePosition: undefined,
+    conditions,
+  };
+  const plan = planFinished({ ...o, session: { ...s, status: { ...s.status, ...status } } }, status);
+  plan.events.unshift({
+    type: phase === 'Failed' ? 'Warning' : 'Normal',
+    reason,
+    message: `session ended: ${message}`,
+  });
+  return plan;
+}
+
+/** A finished session keeps its status but no children, and is deleted when its TTL runs out. */
+function planFinished(o: Observed, status: LifecycleStatus): Plan {
+  const plan: Plan = { status, events: [] };
+  if (o.pod && !o.pod.metadata?.deletionTimestamp) plan.deletePod = true;
+  if (o.service && !o.service.metadata?.deletionTimestamp) plan.deleteService = true;
+  const ttl =
+    o.session.spec.ttlSecondsAfterFinished ?? o.project?.spec.ttlSecondsAfterFinished ?? DEFAULT_TTL_SECONDS;
+  const endedAt = Date.parse(status.endedAt ?? iso(o.now));
+  // Counted from when the operator actually ended it: a late end (operator down) still gets its full TTL.
+  const endedCondition = conditionTime(status.conditions, 'Ended');
+  const deleteAt = Math.max(endedAt, endedCondition ? Date.parse(endedCondition) : endedAt) + ttl * 1000;
+  if (o.now >= deleteAt) plan.deleteSession = true;
+  else plan.requeueAfterMs = deleteAt - o.now;
+  return plan;
+}
+
+export function podReady(pod: V1Pod): boolean {
+  return (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+/** Why the pod can no longer serve the session, if it can't. */
+export function podFailure(pod: V1Pod): string | undefined {
+  const phase = pod.status?.phase;
+  for (const cs of pod.status?.containerStatuses ?? []) {
+    const t = cs.state?.terminated;
+    if (t) {
+      const what = cs.name === 'chrome' ? 'Chrome exited' : `container ${cs.name} exited`;
+      return `${what} with code ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}${t.message ? `: ${t.message.trim()}` : ''}`;
+    }
+    const w = cs.state?.waiting;
+    if (
+      w &&
+      [
+        'ErrImagePull',
+        'ImagePullBackOff',
+        'InvalidImageName',
+        'CreateContainerConfigError',
+        'CreateContainerError',
+      ].includes(w.reason ?? '')
+    ) {
+      return `container ${cs.name} cannot start: ${w.reason}${w.message ? `: ${w.message}` : ''}`;
+    }
+  }
+  if (phase === 'Failed' || phase === 'Succeeded') {
+    return `pod ${phase.toLowerCase()}${pod.status?.reason ? ` (${pod.status.reason})` : ''}${pod.status?.message ? `: ${pod.status.message}` : ''}`;
+  }
+  return undefined;
+}
+
+function pickLifecycle(st: BrowserSessionStatus): LifecycleStatus {
+  const out: LifecycleStatus = {};
+  for (const f of LIFECYCLE_FIELDS) if (st[f] !== undefined) (out as Record<string, unknown>)[f] = st[f];
+  return out;
+}
+
+export function setCondition(
+  conditions: Condition[] | undefined,
+  s: BrowserSession,
+  now: number,
+  type: string,
+  status: Condition['status'],
+  reason: string,
+  message: string,
+): Condition[] {
+  const list = (conditions ?? []).filter((c) => c.type !== type);
+  const prev = (conditions ?? []).find((c) => c.type === type);
+  const lastTransitionTime = prev && prev.status === status ? prev.lastTransitionTime : iso(now);
+  list.push({
+    type,
+    status,
+    reason,
+    message,
+    observedGeneration: s.metadata.generation ?? 0,
+    lastTransitionTime,
+  });
+  return list.sort((a, b) => a.type.localeCompare(b.type));
+}
+
+function conditionTime(conditions: Condition[] | undefined, type: string): string | undefined {
+  return conditions?.find((c) => c.type === type)?.lastTransitionTime;
+}
+
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}

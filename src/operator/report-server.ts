@@ -1,0 +1,146 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { API_VERSION, type BrowserSession, isTerminal } from '../api/index.js';
+import { sessionToken, tokensEqual } from '../shared/credentials.js';
+import { isConflict, isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
+import type { Logger } from '../shared/log.js';
+import type { OperatorMetrics } from './metrics.js';
+
+/** The single writer of the connection facts in BrowserSession.status (docs/adr/0001-connection-reports.md). */
+export const REPORT_FIELD_MANAGER = 'browserfleet-connection-report';
+
+export interface ConnectionReport {
+  namespace: string;
+  name: string;
+  uid: string;
+  bootId: string;
+  seq: number;
+  connections: number;
+  pages: number;
+  keepAliveRequested: boolean;
+  lastConnectedAt?: string;
+  lastDisconnectedAt?: string;
+  chromeReachable: boolean;
+}
+
+class ReportError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Checks a report's shape; the error names the first bad field. */
+export function parseReport(body: unknown): ConnectionReport {
+  if (typeof body !== 'object' || body === null) throw new ReportError(400, 'body must be a JSON object');
+  const b = body as Record<string, unknown>;
+  const str = (f: string) => {
+    if (typeof b[f] !== 'string' || b[f] === '')
+      throw new ReportError(400, `${f} must be a non-empty string`);
+    return b[f] as string;
+  };
+  const count = (f: string) => {
+    const v = b[f];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+      throw new ReportError(400, `${f} must be a non-negative integer`);
+    return v;
+  };
+  const time = (f: string) => {
+    const v = b[f];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string' || Number.isNaN(Date.parse(v)))
+      throw new ReportError(400, `${f} must be an RFC 3339 time`);
+    return new Date(v).toISOString();
+  };
+  const report: ConnectionReport = {
+    namespace: str('namespace'),
+    name: str('name'),
+    uid: str('uid'),
+    bootId: str('bootId'),
+    seq: count('seq'),
+    connections: count('connections'),
+    pages: count('pages'),
+    keepAliveRequested: b['keepAliveRequested'] === true,
+    chromeReachable: b['chromeReachable'] !== false,
+  };
+  const lc = time('lastConnectedAt');
+  const ld = time('lastDisconnectedAt');
+  if (lc) report.lastConnectedAt = lc;
+  if (ld) report.lastDisconnectedAt = ld;
+  return report;
+}
+
+/**
+ * POST /v1/report: a sidecar's level state for its own session. The bearer token is the session's HMAC
+ * credential, so a browser pod can only ever speak for its own session, and it needs no Kubernetes rights.
+ */
+export function createReportApp(deps: {
+  client: KubeClient;
+  sessionKey: string;
+  metrics: OperatorMetrics;
+  log: Logger;
+}) {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '8kb' }));
+  app.post('/v1/report', async (req: Request, res: Response) => {
+    const report = parseReport(req.body);
+    const auth = req.header('authorization') ?? '';
+    const token = auth.startsWith('Bearer ') ? auth.slice(7) : '';
+    if (!token || !tokensEqual(token, sessionToken(deps.sessionKey, report.uid))) {
+      throw new ReportError(401, 'invalid session credential');
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await apply(deps.client, report);
+        deps.metrics.reports.inc({ result });
+        res.status(result === 'stale' ? 409 : 204).end();
+        return;
+      } catch (err) {
+        if (!isConflict(err) || attempt >= 3) throw err; // another replica wrote in between: re-read and retry
+      }
+    }
+  });
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const status =
+      err instanceof ReportError ? err.status : (err as { status?: number }).status === 400 ? 400 : 500;
+    if (status >= 500) deps.log.error('report failed', { err });
+    deps.metrics.reports.inc({ result: String(status) });
+    res.status(status).json({ message: status >= 500 ? 'internal error' : (err as Error).message });
+  });
+  return app;
+}
+
+async function apply(client: KubeClient, r: ConnectionReport): Promise<'applied' | 'stale' | 'ignored'> {
+  let session: BrowserSession;
+  try {
+    session = await client.get<BrowserSession>(paths.session(r.namespace, r.name));
+  } catch (err) {
+    if (isNotFound(err)) throw new ReportError(404, 'no such session');
+    throw err;
+  }
+  if (session.metadata.uid !== r.uid) throw new ReportError(404, 'no such session');
+  if (isTerminal(session)) return 'ignored';
+  const st = session.status ?? {};
+  if (st.reportBootId === r.bootId && (st.reportSeq ?? -1) >= r.seq) return 'stale';
+  await client.apply(
+    paths.sessionStatus(r.namespace, r.name),
+    {
+      apiVersion: API_VERSION,
+      kind: 'BrowserSession',
+      metadata: { name: r.name, namespace: r.namespace, resourceVersion: session.metadata.resourceVersion },
+      status: {
+        connections: r.connections,
+        pages: r.pages,
+        keepAliveRequested: r.keepAliveRequested,
+        ...(r.lastConnectedAt ? { lastConnectedAt: r.lastConnectedAt } : {}),
+        ...(r.lastDisconnectedAt ? { lastDisconnectedAt: r.lastDisconnectedAt } : {}),
+        reportBootId: r.bootId,
+        reportSeq: r.seq,
+      },
+    },
+    REPORT_FIELD_MANAGER,
+  );
+  return 'applied';
+}

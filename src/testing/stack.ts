@@ -1,0 +1,65 @@
+import { inject } from 'vitest';
+import { freePorts } from '../localcluster/control-plane.js';
+import { loadConfig, type OperatorConfig } from '../operator/config.js';
+import { type Operator, startOperator } from '../operator/operator.js';
+import { type KubeClient, paths } from '../shared/kube/client.js';
+import { createLogger } from '../shared/log.js';
+import { projectFixture, testClient, testKubeconfig } from './cluster.js';
+
+export const TEST_SESSION_KEY = 'e2e-session-key-0123456789abcdef';
+
+/**
+ * What an end-to-end test file gets: its own namespace and project, and an operator that watches only that
+ * namespace (so test files running side by side never act on each other's sessions). Browser pods run on
+ * the shared local node that the global setup started (or on the real nodes of BF_TEST_KUBECONFIG).
+ */
+export interface SessionStack {
+  client: KubeClient;
+  kubeconfig: string;
+  namespace: string;
+  project: string;
+  operator: Operator;
+  sessionKey: string;
+  /** Address sidecars reach the operator's report endpoint at. */
+  reportUrl: string;
+  stop(): Promise<void>;
+}
+
+export async function startSessionStack(
+  opts: { project?: Parameters<typeof projectFixture>[1]; operator?: Partial<OperatorConfig>; prefix?: string } = {},
+): Promise<SessionStack> {
+  const client = await testClient();
+  const fixture = await projectFixture(client, opts.project ?? { concurrency: 10, maxQueued: 10 }, opts.prefix ?? 'e2e');
+  const hostIP = inject('podNetworkHostIP');
+  const base = loadConfig({ BF_SESSION_KEY: TEST_SESSION_KEY, BF_NAMESPACE: fixture.namespace, BF_WATCH_NAMESPACE: fixture.namespace });
+  // The report endpoint listens on the pod network's host address, where sidecars in their namespaces reach it.
+  const reportHost = hostIP || '127.0.0.1';
+  const [reportPort] = await freePorts(1, reportHost);
+  const reportUrl = `http://${reportHost}:${reportPort}/v1/report`;
+  const config: OperatorConfig = {
+    ...base,
+    metricsListen: '127.0.0.1:0',
+    reportListen: `${reportHost}:${reportPort}`,
+    reportUrl,
+    leaderElection: { ...base.leaderElection, enabled: false },
+    disconnectGraceMs: 500,
+    ...opts.operator,
+  };
+  const operator = await startOperator(config, testKubeconfig(), createLogger({ component: 'operator', ns: fixture.namespace }));
+  return {
+    client,
+    kubeconfig: testKubeconfig(),
+    namespace: fixture.namespace,
+    project: fixture.project,
+    operator,
+    sessionKey: TEST_SESSION_KEY,
+    reportUrl,
+    async stop() {
+      await operator.stop();
+      // Sessions first, so their pods go (and their Chromes with them) before the namespace is torn down.
+      await client.request('DELETE', paths.sessions(fixture.namespace)).catch(() => undefined);
+      await fixture.cleanup();
+      client.close();
+    },
+  };
+}
