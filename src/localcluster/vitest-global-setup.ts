@@ -40,13 +40,24 @@ export async function setup(project: TestProject): Promise<void> {
   plane = await startControlPlane();
   console.log(`control plane ready in ${plane.readyMs} ms (${plane.server})`);
   installCrds(plane.kubeconfigPath);
+  project.provide('kubeconfig', plane.kubeconfigPath);
+  project.provide('localControlPlane', true);
+  if (process.env['BF_TEST_NO_NODE'] === '1') {
+    project.provide('podNetworkHostIP', '');
+    return;
+  }
   node = createLocalnode(
-    { ...localnodeDefaults(), nodeName: SUITE_NODE, kubeconfig: plane.kubeconfigPath, podCIDR: SUITE_CIDR, bridge: 'bfsuite0', stateDir: path.join(plane.dir, 'localnode') },
+    {
+      ...localnodeDefaults(),
+      nodeName: SUITE_NODE,
+      kubeconfig: plane.kubeconfigPath,
+      podCIDR: SUITE_CIDR,
+      bridge: 'bfsuite0',
+      stateDir: path.join(plane.dir, 'localnode'),
+    },
     { log: createLogger({ component: 'localnode' }) },
   );
   await node.start();
-  project.provide('kubeconfig', plane.kubeconfigPath);
-  project.provide('localControlPlane', true);
   project.provide('podNetworkHostIP', '10.244.0.1');
 }
 
@@ -59,7 +70,15 @@ export async function teardown(): Promise<void> {
 function installCrds(kubeconfig: string): void {
   const kubectl = tool('kubectl');
   const crds = path.join(repoRoot, 'crds');
-  const k = (args: string[]) => execFileSync(kubectl, ['--kubeconfig', kubeconfig, ...args], { stdio: 'pipe' });
+  const k = (args: string[]) => {
+    try {
+      execFileSync(kubectl, ['--kubeconfig', kubeconfig, ...args], { stdio: 'pipe' });
+    } catch (err) {
+      throw new Error(
+        `kubectl ${args.join(' ')} failed: ${String((err as { stderr?: Buffer }).stderr ?? err)}`,
+      );
+    }
+  };
   k(['apply', '--server-side', '--force-conflicts', '-f', crds]);
   k(['wait', '--for=condition=Established', '--timeout=60s', '-f', crds]);
 }

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** PIDs of running Chromium processes (the real binary), read from /proc. */
 export async function chromiumPids(): Promise<number[]> {

@@ -26,12 +26,24 @@ export interface SessionStack {
 }
 
 export async function startSessionStack(
-  opts: { project?: Parameters<typeof projectFixture>[1]; operator?: Partial<OperatorConfig>; prefix?: string } = {},
+  opts: {
+    project?: Parameters<typeof projectFixture>[1];
+    operator?: Partial<OperatorConfig>;
+    prefix?: string;
+  } = {},
 ): Promise<SessionStack> {
   const client = await testClient();
-  const fixture = await projectFixture(client, opts.project ?? { concurrency: 10, maxQueued: 10 }, opts.prefix ?? 'e2e');
+  const fixture = await projectFixture(
+    client,
+    opts.project ?? { concurrency: 10, maxQueued: 10 },
+    opts.prefix ?? 'e2e',
+  );
   const hostIP = inject('podNetworkHostIP');
-  const base = loadConfig({ BF_SESSION_KEY: TEST_SESSION_KEY, BF_NAMESPACE: fixture.namespace, BF_WATCH_NAMESPACE: fixture.namespace });
+  const base = loadConfig({
+    BF_SESSION_KEY: TEST_SESSION_KEY,
+    BF_NAMESPACE: fixture.namespace,
+    BF_WATCH_NAMESPACE: fixture.namespace,
+  });
   // The report endpoint listens on the pod network's host address, where sidecars in their namespaces reach it.
   const reportHost = hostIP || '127.0.0.1';
   const [reportPort] = await freePorts(1, reportHost);
@@ -45,7 +57,11 @@ export async function startSessionStack(
     disconnectGraceMs: 500,
     ...opts.operator,
   };
-  const operator = await startOperator(config, testKubeconfig(), createLogger({ component: 'operator', ns: fixture.namespace }));
+  const operator = await startOperator(
+    config,
+    testKubeconfig(),
+    createLogger({ component: 'operator', ns: fixture.namespace }),
+  );
   return {
     client,
     kubeconfig: testKubeconfig(),
