@@ -17,7 +17,7 @@ import { EventRecorder } from '../shared/kube/events.js';
 import { Informer } from '../shared/kube/informer.js';
 import { WorkQueue } from '../shared/kube/workqueue.js';
 import type { Logger } from '../shared/log.js';
-import { type AdmissionVerdict, decideAdmissions } from './admission.js';
+import { type AdmissionVerdict, compareArrival, decideAdmissions } from './admission.js';
 import { childName, isControlledBy } from './children.js';
 import type { OperatorConfig } from './config.js';
 import type { OperatorMetrics } from './metrics.js';
@@ -138,12 +138,13 @@ export class SessionController {
     const waiting = !gone && !isAdmitted(s) && !isTerminal(s);
     this.verdicts.delete(project);
     // A session that takes or frees a place moves everyone waiting behind it.
+    // Queued in arrival order, so the head of the project's queue is reconciled (admitted) first.
     if (!waiting) {
-      for (const other of this.sessions.list()) {
-        if ((other.spec.project ?? 'default') === project && !isAdmitted(other) && !isTerminal(other)) {
-          this.queue.add(sessionKey(other));
-        }
-      }
+      const behind = this.sessions
+        .list()
+        .filter((o) => (o.spec.project ?? 'default') === project && !isAdmitted(o) && !isTerminal(o))
+        .sort(compareArrival);
+      for (const other of behind) this.queue.add(sessionKey(other));
     }
   }
 

@@ -1,0 +1,160 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { startControlPlane } from '../localcluster/control-plane.js';
+import { repoRoot, tool } from '../localcluster/tools.js';
+import { isAlreadyExists, KubeClient, paths } from '../shared/kube/client.js';
+
+/**
+ * `make dev`: the whole product on this machine. A local control plane, the node agent (browser pods run as
+ * real processes), the operator and, once built, the gateway — each browserfleet process as its own OS
+ * process, configured as the chart would configure it. Ctrl-C stops everything.
+ */
+const DEV_DIR = path.join(repoRoot, '.dev');
+const LOGS = path.join(DEV_DIR, 'logs');
+const POD_CIDR = '10.244.0.0/16';
+const HOST_IP = '10.244.0.1'; // the node agent's bridge: where pods reach host processes
+const REPORT_PORT = 8082;
+const GATEWAY_PORT = Number(process.env['BF_DEV_GATEWAY_PORT'] ?? 8080);
+
+async function main(): Promise<void> {
+  mkdirSync(LOGS, { recursive: true });
+  const t0 = Date.now();
+  const plane = await startControlPlane();
+  const children: ChildProcess[] = [];
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.log('\nstopping browserfleet dev…');
+    // The node agent last: it stops the browser pods the operator is deleting.
+    for (const c of [...children].reverse()) {
+      c.kill('SIGTERM');
+      await new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)));
+    }
+    await plane.stop();
+    console.log('stopped.');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+
+  const kubectl = (args: string[]) => execFileSync(tool('kubectl'), ['--kubeconfig', plane.kubeconfigPath, ...args], { stdio: 'pipe' });
+  kubectl(['apply', '--server-side', '-f', path.join(repoRoot, 'crds')]);
+  kubectl(['wait', '--for=condition=Established', '-f', path.join(repoRoot, 'crds')]);
+  const client = await KubeClient.create(plane.kubeconfigPath);
+  const sessionKey = randomBytes(32).toString('base64url');
+  const apiKey = `bf_dev_${randomBytes(16).toString('hex')}`;
+  await ensure(client, paths.namespaces(), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'browserfleet-system' } });
+  await ensure(client, `/api/v1/namespaces/default/secrets`, {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'default-api-key', namespace: 'default' },
+    stringData: { apiKey },
+  });
+  await ensure(client, paths.projects(), {
+    apiVersion: 'browserfleet.dev/v1alpha1',
+    kind: 'BrowserProject',
+    metadata: { name: 'default' },
+    spec: { namespace: 'default', concurrency: 10, maxQueued: 50, defaultTimeout: 300, apiKeySecrets: [{ name: 'default-api-key' }] },
+  });
+
+  const env = { ...process.env, BF_KUBECONFIG: plane.kubeconfigPath, BF_SESSION_KEY: sessionKey };
+  const run = (name: string, args: string[], extraEnv: Record<string, string>) => {
+    const log = createWriteStream(path.join(LOGS, `${name}.log`));
+    const child = spawn('setpriv', ['--pdeathsig', 'TERM', '--', process.execPath, path.join(repoRoot, 'dist/main.js'), ...args], {
+      env: { ...env, ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
+    child.once('exit', (code) => {
+      if (!stopping) {
+        console.error(`${name} exited with code ${code}; see ${path.join(LOGS, `${name}.log`)}`);
+        void stop(1);
+      }
+    });
+    children.push(child);
+  };
+
+  run('localnode', ['localnode'], {
+    BF_LOCALNODE_KUBECONFIG: plane.kubeconfigPath,
+    BF_LOCALNODE_NODE_NAME: 'dev-node',
+    BF_LOCALNODE_POD_CIDR: POD_CIDR,
+    BF_LOCALNODE_STATE_DIR: path.join(DEV_DIR, 'localnode'),
+  });
+  await waitUntil('the node to be Ready', async () => {
+    const node = await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>('/api/v1/nodes/dev-node').catch(() => undefined);
+    return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+  });
+
+  const operatorConfig = path.join(DEV_DIR, 'operator.yaml');
+  writeFileSync(
+    operatorConfig,
+    stringify({
+      namespace: 'browserfleet-system',
+      reportListen: `${HOST_IP}:${REPORT_PORT}`,
+      reportUrl: `http://${HOST_IP}:${REPORT_PORT}/v1/report`,
+      metricsListen: '127.0.0.1:8081',
+    }),
+  );
+  run('operator', ['operator', '--config', operatorConfig], {});
+
+  const hasGateway = existsSync(path.join(repoRoot, 'dist/gateway/main.js'));
+  if (hasGateway) {
+    run('gateway', ['gateway'], {
+      BF_GATEWAY_LISTEN: `127.0.0.1:${GATEWAY_PORT}`,
+      BF_GATEWAY_PUBLIC_URL: `http://127.0.0.1:${GATEWAY_PORT}`,
+    });
+  }
+  await waitUntil('the operator to be ready', () => httpOk('http://127.0.0.1:8081/readyz'));
+  if (hasGateway) await waitUntil('the gateway to be ready', () => httpOk(`http://127.0.0.1:${GATEWAY_PORT}/healthz`));
+  const kubeconfigCopy = path.join(DEV_DIR, 'kubeconfig');
+  writeFileSync(kubeconfigCopy, execFileSync(tool('kubectl'), ['--kubeconfig', plane.kubeconfigPath, 'config', 'view', '--raw']));
+
+  console.log(`
+browserfleet is running (ready in ${((Date.now() - t0) / 1000).toFixed(1)} s). Ctrl-C stops everything.
+
+  Kubernetes API   ${plane.server}
+  kubeconfig       export KUBECONFIG=${kubeconfigCopy}
+  logs             tail -f ${LOGS}/*.log
+${hasGateway ? `  gateway (REST)   http://127.0.0.1:${GATEWAY_PORT}\n  API key          ${apiKey}\n` : ''}
+Try it:
+  kubectl apply -f examples/session.yaml
+  kubectl get browsersessions -w
+${
+  hasGateway
+    ? `  node -e "import('@browserbasehq/sdk').then(async ({default: B}) => { const bb = new B({apiKey: '${apiKey}', baseURL: 'http://127.0.0.1:${GATEWAY_PORT}'}); console.log(await bb.sessions.create({})) })"`
+    : '  node -e "import(\'playwright-core\').then(async ({chromium}) => { /* connectOverCDP(status.connectUrl) */ })"'
+}
+`);
+}
+
+async function ensure(client: KubeClient, path: string, body: unknown): Promise<void> {
+  try {
+    await client.create(path, body);
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+  }
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; see ${LOGS}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function httpOk(url: string): Promise<boolean> {
+  return fetch(url, { signal: AbortSignal.timeout(1000) })
+    .then((r) => r.ok)
+    .catch(() => false);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
