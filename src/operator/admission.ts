@@ -44,11 +44,12 @@ export function decideAdmissions(
   return verdicts;
 }
 
-/** Creation order: the timestamp has one-second resolution, the creation revision breaks ties. */
+/**
+ * Creation order = commit order: the resourceVersion of the create (recorded in status.creationRevision on the
+ * first write, so later writes don't move a session). creationTimestamp is not used: it has one-second
+ * resolution and is stamped before the commit, so under load it can disagree with the real order.
+ */
 export function compareArrival(a: BrowserSession, b: BrowserSession): number {
-  const ta = Date.parse(a.metadata.creationTimestamp?.toString() ?? '') || 0;
-  const tb = Date.parse(b.metadata.creationTimestamp?.toString() ?? '') || 0;
-  if (ta !== tb) return ta - tb;
   const ra = revision(a);
   const rb = revision(b);
   if (ra !== rb) return ra < rb ? -1 : 1;

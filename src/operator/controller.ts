@@ -144,7 +144,11 @@ export class SessionController {
         .list()
         .filter((o) => (o.spec.project ?? 'default') === project && !isAdmitted(o) && !isTerminal(o))
         .sort(compareArrival);
-      for (const other of behind) this.queue.add(sessionKey(other));
+      // The sessions that may take freed places jump the queue; the rest only need new positions, which can
+      // wait a moment (and coalesce) rather than delay releases and admissions behind dozens of writes.
+      const heads = Math.max(1, this.projects.get(project)?.spec.concurrency ?? 1);
+      for (const other of behind.slice(heads)) this.queue.addAfter(sessionKey(other), 250);
+      for (const other of behind.slice(0, heads).reverse()) this.queue.addFirst(sessionKey(other));
     }
   }
 

@@ -100,9 +100,15 @@ describe('per-project quota with a fair queue', () => {
     const byName = new Map(sessions.map((s) => [s.metadata.name ?? '', s]));
     expect(order.slice(0, 3).every((n) => byName.get(n)?.status?.phase === 'Starting')).toBe(true);
     await waitFor('queue positions follow creation order', async () => {
-      const now = new Map((await list(namespace)).map((s) => [s.metadata.name ?? '', s.status?.queuePosition]));
-      return order.slice(3).every((n, i) => now.get(n) === i + 1);
-    });
+      const all = await list(namespace);
+      const now = new Map(all.map((s) => [s.metadata.name ?? '', s.status?.queuePosition]));
+      const ok = order.slice(3).every((n, i) => now.get(n) === i + 1);
+      if (!ok && process.env['BF_DEBUG_QUEUE']) {
+        const byN = new Map(all.map((s) => [s.metadata.name ?? '', s]));
+        console.log(order.map((n, i) => `${n}:want=${i - 2}:got=${byN.get(n)?.status?.queuePosition}:${byN.get(n)?.status?.phase}:cr=${byN.get(n)?.status?.creationRevision}:ts=${byN.get(n)?.metadata.creationTimestamp}`).join('\n'));
+      }
+      return ok;
+    }, 20_000, 2000);
 
     // End the admitted ones one by one: the head of the queue takes each freed place, in creation order.
     const admissionMs: number[] = [];

@@ -93,3 +93,15 @@ describe('WorkQueue', () => {
     expect(q.length).toBe(0);
   });
 });
+
+describe('WorkQueue.addFirst', () => {
+  it('puts a new key at the front and moves a waiting one there', async () => {
+    const q = new WorkQueue({ clock: new FakeClock() });
+    q.add('a');
+    q.add('b');
+    q.add('c');
+    q.addFirst('c');
+    q.addFirst('z');
+    expect(await drain(q)).toEqual(['z', 'c', 'a', 'b']);
+  });
+});

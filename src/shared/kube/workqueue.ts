@@ -38,6 +38,24 @@ export class WorkQueue {
     this.push(key);
   }
 
+  /** Adds the key at the front (or moves it there): for work that others are waiting on. */
+  addFirst(key: string): void {
+    if (this.shuttingDown) return;
+    if (this.dirty.has(key)) {
+      const i = this.queue.indexOf(key);
+      if (i > 0) {
+        this.queue.splice(i, 1);
+        this.queue.unshift(key);
+      }
+      return;
+    }
+    this.dirty.add(key);
+    if (this.processing.has(key)) return;
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(this.take(key));
+    else this.queue.unshift(key);
+  }
+
   /** Adds the key after `ms`; an earlier pending wake-up for the same key wins. */
   addAfter(key: string, ms: number): void {
     if (this.shuttingDown) return;

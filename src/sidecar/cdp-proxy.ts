@@ -1,0 +1,310 @@
+import http, { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import WebSocket, { WebSocketServer } from 'ws';
+import { authenticate, redactToken } from './auth.js';
+import { browserEndpointPath, chromeWebSocketUrl, readBody, requestChrome } from './chrome-http.js';
+import type { ConnectionLevel, ConnectionState } from './connection-state.js';
+import { type ClientEndpoint, rewriteDevtoolsUrls } from './devtools-urls.js';
+import { IdlePinger } from './idle-pinger.js';
+import { errorMessage, log } from './log.js';
+import type { SidecarMetrics } from './metrics.js';
+import { pipeWebSockets } from './ws-pipe.js';
+
+export interface CdpProxyDeps {
+  chromeUrl: URL;
+  sessionToken: string;
+  state: ConnectionState;
+  metrics: SidecarMetrics;
+  clientPingIntervalMs: number;
+}
+
+export interface CdpProxy {
+  server: http.Server;
+  /** Refuses new work, closes every client websocket with 1001 and waits for both legs to finish. */
+  close(): Promise<void>;
+}
+
+// Same ceiling as Playwright's own CDP transport: a full-page screenshot or a DOM snapshot is one message.
+const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
+const CHROME_TIMEOUT_MS = 10_000;
+const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
+
+interface HttpRoute {
+  /** Path and query as Chrome gets them. */
+  chromeTarget: string;
+  rewriteUrls: boolean;
+}
+
+/**
+ * Maps a client path to the Chrome endpoint it may reach. Everything else is 404: the sidecar is the only door
+ * to Chrome and opens just the DevTools discovery API.
+ */
+function httpRoute(path: string, rawQuery: string, token: string): HttpRoute | undefined {
+  if (path === '/json/version' || path === '/json/list' || path === '/json') {
+    return { chromeTarget: path, rewriteUrls: true };
+  }
+  if (path === '/json/protocol') return { chromeTarget: path, rewriteUrls: false };
+  if (path === '/json/new') {
+    // Chrome reads the whole query as the URL to open, so our own credential must not end up in it.
+    const kept = rawQuery.split('&').filter((part) => !isTokenParam(part, token));
+    const query = kept.join('&');
+    return { chromeTarget: query ? `${path}?${query}` : path, rewriteUrls: true };
+  }
+  const match = /^\/json\/(close|activate)\/([^/]+)$/.exec(path);
+  if (match?.[2] && SAFE_ID.test(match[2])) return { chromeTarget: path, rewriteUrls: false };
+  return undefined;
+}
+
+function isTokenParam(part: string, token: string): boolean {
+  if (!part.startsWith('token=')) return false;
+  try {
+    return decodeURIComponent(part.slice('token='.length)) === token;
+  } catch {
+    return false;
+  }
+}
+
+interface WsRoute {
+  level: ConnectionLevel;
+  /** Undefined: Chrome's own browser endpoint, looked up at connect time. */
+  chromePath: string | undefined;
+}
+
+function wsRoute(path: string): WsRoute | undefined {
+  if (path === '/devtools/browser') return { level: 'browser', chromePath: undefined };
+  const match = /^\/devtools\/(browser|page)\/([^/]+)$/.exec(path);
+  if (!match?.[2] || !SAFE_ID.test(match[2])) return undefined;
+  return { level: match[1] === 'page' ? 'page' : 'browser', chromePath: path };
+}
+
+/** Where the client reached us: its Host header when it is a plain host[:port], else our socket address. */
+function clientEndpoint(req: http.IncomingMessage, url: URL, token: string): ClientEndpoint {
+  const header = req.headers.host;
+  let host: string;
+  if (header && /^[A-Za-z0-9._:[\]-]+$/.test(header)) {
+    host = header;
+  } else {
+    const address = req.socket.localAddress ?? '127.0.0.1';
+    host = `${address.includes(':') ? `[${address}]` : address}:${req.socket.localPort}`;
+  }
+  const query = new URLSearchParams({ token });
+  if (url.searchParams.get('keepAlive') === 'true') query.set('keepAlive', 'true');
+  return { host, query };
+}
+
+function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: http.OutgoingHttpHeaders = {},
+) {
+  const json = JSON.stringify(body);
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(json),
+  });
+  res.end(json);
+}
+
+function refuseUpgrade(socket: Duplex, status: number, body: unknown, extraHeaders = ''): void {
+  if (socket.destroyed) return;
+  const json = JSON.stringify(body);
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(json)}\r\n` +
+      `${extraHeaders}\r\n${json}`,
+  );
+}
+
+const UNAUTHORIZED = { error: 'unauthorized', message: 'missing or invalid session token' };
+const NOT_FOUND = { error: 'not_found', message: 'no such DevTools endpoint' };
+
+export async function chromeAnswers(chromeUrl: URL, timeoutMs = 2000): Promise<boolean> {
+  try {
+    const res = await requestChrome(chromeUrl, { method: 'GET', target: '/json/version', timeoutMs });
+    res.resume();
+    return res.statusCode === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** Opens Chrome's side first, so a refusal (unknown target, Chrome down) reaches the client as an HTTP status. */
+function connectToChrome(url: string): Promise<WebSocket | { status: number }> {
+  return new Promise((resolve) => {
+    const upstream = new WebSocket(url, {
+      perMessageDeflate: false,
+      maxPayload: MAX_MESSAGE_BYTES,
+      handshakeTimeout: CHROME_TIMEOUT_MS,
+    });
+    upstream.once('open', () => resolve(upstream));
+    upstream.once('unexpected-response', (_req, res) => {
+      res.resume();
+      resolve({ status: res.statusCode === 404 || res.statusCode === 500 ? 404 : 502 });
+      upstream.terminate();
+    });
+    upstream.once('error', () => resolve({ status: 502 }));
+  });
+}
+
+export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
+  const { chromeUrl, sessionToken, state, metrics } = deps;
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: MAX_MESSAGE_BYTES,
+  });
+  const pinger = new IdlePinger(deps.clientPingIntervalMs);
+  const clients = new Set<WebSocket>();
+  let closing = false;
+
+  async function forwardHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://sidecar.invalid');
+    // Playwright's connectOverCDP asks for `/json/version/` (trailing slash, query kept); Chrome wants none.
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    if (path === '/healthz') {
+      const up = await chromeAnswers(chromeUrl);
+      sendJson(res, up ? 200 : 503, { chromeReachable: up });
+      return;
+    }
+    const token = authenticate(req, url, sessionToken);
+    if (!token) {
+      metrics.authFailed();
+      sendJson(res, 401, UNAUTHORIZED, { 'www-authenticate': 'Bearer' });
+      return;
+    }
+    const rawQuery = (req.url ?? '').split('?')[1] ?? '';
+    const route = httpRoute(path, rawQuery, token);
+    if (!route) {
+      sendJson(res, 404, NOT_FOUND);
+      return;
+    }
+    let upstream: http.IncomingMessage;
+    try {
+      upstream = await requestChrome(chromeUrl, {
+        method: req.method ?? 'GET',
+        target: route.chromeTarget,
+        timeoutMs: CHROME_TIMEOUT_MS,
+      });
+    } catch (err) {
+      log.warn({ path, error: errorMessage(err) }, 'Chrome did not answer an HTTP request');
+      sendJson(res, 502, { error: 'chrome_unreachable', message: 'Chrome did not answer' });
+      return;
+    }
+    const status = upstream.statusCode ?? 502;
+    const contentType = upstream.headers['content-type'] ?? 'application/octet-stream';
+    if (!route.rewriteUrls || status < 200 || status >= 300) {
+      const headers: http.OutgoingHttpHeaders = { 'content-type': contentType };
+      if (upstream.headers['content-length']) headers['content-length'] = upstream.headers['content-length'];
+      res.writeHead(status, headers);
+      await pipeline(upstream, res);
+      return;
+    }
+    const body = JSON.parse((await readBody(upstream)).toString('utf8')) as unknown;
+    const rewritten = rewriteDevtoolsUrls(body, clientEndpoint(req, url, token));
+    sendJson(res, status, rewritten);
+  }
+
+  async function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => {});
+    const url = new URL(req.url ?? '/', 'http://sidecar.invalid');
+    const logged = redactToken(req.url ?? '/');
+    if (!authenticate(req, url, sessionToken)) {
+      metrics.authFailed();
+      log.warn({ path: logged }, 'Refused websocket without a valid session token');
+      refuseUpgrade(socket, 401, UNAUTHORIZED, 'WWW-Authenticate: Bearer\r\n');
+      return;
+    }
+    const route = wsRoute(url.pathname);
+    if (!route) {
+      refuseUpgrade(socket, 404, NOT_FOUND);
+      return;
+    }
+    if (closing) {
+      refuseUpgrade(socket, 503, { error: 'shutting_down', message: 'sidecar is shutting down' });
+      return;
+    }
+    let chromePath = route.chromePath;
+    if (chromePath === undefined) {
+      try {
+        chromePath = await browserEndpointPath(chromeUrl);
+      } catch (err) {
+        log.warn({ error: errorMessage(err) }, 'Could not look up the browser endpoint');
+        refuseUpgrade(socket, 502, { error: 'chrome_unreachable', message: 'Chrome did not answer' });
+        return;
+      }
+    }
+    const upstream = await connectToChrome(chromeWebSocketUrl(chromeUrl, chromePath));
+    if (!(upstream instanceof WebSocket)) {
+      refuseUpgrade(socket, upstream.status, {
+        error: upstream.status === 404 ? 'not_found' : 'chrome_unreachable',
+        message: upstream.status === 404 ? 'no such DevTools target' : 'Chrome refused the connection',
+      });
+      return;
+    }
+    if (closing || socket.destroyed) {
+      upstream.terminate();
+      socket.destroy();
+      return;
+    }
+    let accepted = false;
+    wss.handleUpgrade(req, socket, head, (client) => {
+      accepted = true;
+      const keepAlive = url.searchParams.get('keepAlive') === 'true';
+      clients.add(client);
+      pinger.track(client);
+      state.clientConnected(route.level, keepAlive);
+      metrics.connected(route.level);
+      log.info({ path: logged, level: route.level, keepAlive }, 'Client connected');
+      client.once('close', (code) => {
+        clients.delete(client);
+        state.clientDisconnected(route.level);
+        metrics.disconnected(route.level);
+        log.info({ path: logged, level: route.level, code }, 'Client disconnected');
+      });
+      void pipeWebSockets(client, upstream, { onMessage: metrics.relayed });
+    });
+    // ws answers a malformed handshake with 400 itself and never calls back; Chrome's side must not linger.
+    if (!accepted) upstream.terminate();
+  }
+
+  const server = http.createServer((req, res) => {
+    forwardHttp(req, res).catch((err: unknown) => {
+      log.error({ path: redactToken(req.url ?? '/'), error: errorMessage(err) }, 'HTTP request failed');
+      if (!res.headersSent) sendJson(res, 502, { error: 'proxy_error', message: 'request to Chrome failed' });
+      else res.destroy();
+    });
+  });
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgrade(req, socket, head).catch((err: unknown) => {
+      log.error({ error: errorMessage(err) }, 'Websocket upgrade failed');
+      socket.destroy();
+    });
+  });
+
+  return {
+    server,
+    async close() {
+      closing = true;
+      pinger.stop();
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await Promise.all(
+        [...clients].map(
+          (client) =>
+            new Promise<void>((resolve) => {
+              client.once('close', () => resolve());
+              client.close(1001, 'sidecar shutting down');
+              // A client that never answers the close frame must not hold the pod's shutdown hostage.
+              setTimeout(() => client.terminate(), 2000).unref();
+            }),
+        ),
+      );
+      server.closeAllConnections();
+      await stopped;
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { sidecarConfigFromEnv } from './config.js';
+
+const complete = {
+  BF_LISTEN_PORT: '9223',
+  BF_CHROME_URL: 'http://127.0.0.1:9222',
+  BF_METRICS_PORT: '9224',
+  BF_SESSION_NAMESPACE: 'team-a',
+  BF_SESSION_NAME: 's1',
+  BF_SESSION_UID: '6a1f0f5e-0000-4000-8000-000000000001',
+  BF_SESSION_TOKEN: 'tok',
+  BF_REPORT_URL: 'http://operator.browserfleet-system.svc:8443/v1/connection-reports',
+};
+
+describe('sidecarConfigFromEnv', () => {
+  it('reads the env contract', () => {
+    const config = sidecarConfigFromEnv(complete);
+    expect(config).toMatchObject({
+      host: '0.0.0.0',
+      listenPort: 9223,
+      metricsPort: 9224,
+      session: { namespace: 'team-a', name: 's1', uid: complete.BF_SESSION_UID },
+      sessionToken: 'tok',
+      reportUrl: complete.BF_REPORT_URL,
+    });
+    expect(config.chromeUrl.host).toBe('127.0.0.1:9222');
+  });
+
+  it('treats an empty or absent BF_REPORT_URL as "do not report"', () => {
+    expect(sidecarConfigFromEnv({ ...complete, BF_REPORT_URL: '' }).reportUrl).toBe('');
+    const { BF_REPORT_URL: _, ...withoutReportUrl } = complete;
+    expect(sidecarConfigFromEnv(withoutReportUrl).reportUrl).toBe('');
+  });
+
+  it.each([
+    'BF_LISTEN_PORT',
+    'BF_CHROME_URL',
+    'BF_METRICS_PORT',
+    'BF_SESSION_NAMESPACE',
+    'BF_SESSION_NAME',
+    'BF_SESSION_UID',
+    'BF_SESSION_TOKEN',
+  ])('names %s when it is missing', (name) => {
+    expect(() => sidecarConfigFromEnv({ ...complete, [name]: undefined })).toThrow(name);
+    expect(() => sidecarConfigFromEnv({ ...complete, [name]: '  ' })).toThrow(name);
+  });
+
+  it.each([
+    ['BF_LISTEN_PORT', 'http'],
+    ['BF_METRICS_PORT', '70000'],
+    ['BF_CHROME_URL', '127.0.0.1:9222'],
+    ['BF_CHROME_URL', 'ws://127.0.0.1:9222'],
+    ['BF_REPORT_URL', 'not a url'],
+  ])('names %s when it holds %j', (name, value) => {
+    expect(() => sidecarConfigFromEnv({ ...complete, [name]: value })).toThrow(name);
+  });
+});

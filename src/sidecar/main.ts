@@ -1,0 +1,39 @@
+import { sidecarConfigFromEnv } from './config.js';
+import { errorMessage, log } from './log.js';
+import { createSidecar } from './sidecar.js';
+
+/**
+ * `node dist/main.js sidecar`: one per browser pod, the only door to its Chrome. Resolves once listening;
+ * SIGTERM (pod deletion) closes the listeners and client sockets, sends the final report, and exits.
+ */
+export async function runSidecar(env: Record<string, string | undefined> = process.env): Promise<void> {
+  const config = sidecarConfigFromEnv(env);
+  const sidecar = createSidecar(config);
+  const { port, metricsPort } = await sidecar.listen();
+  log.info(
+    {
+      port,
+      metricsPort,
+      chrome: config.chromeUrl.origin,
+      session: `${config.session.namespace}/${config.session.name}`,
+      reporting: config.reportUrl !== '',
+    },
+    'Sidecar listening',
+  );
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'Shutting down');
+    sidecar.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ error: errorMessage(err) }, 'Shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}

@@ -1,0 +1,130 @@
+import WebSocket from 'ws';
+import { browserEndpointPath, chromeWebSocketUrl } from './chrome-http.js';
+import type { ConnectionState } from './connection-state.js';
+import { errorMessage, log } from './log.js';
+
+interface TargetInfo {
+  targetId: string;
+  type: string;
+}
+
+interface CdpMessage {
+  id?: number;
+  method?: string;
+  params?: { targetInfo?: TargetInfo; targetId?: string };
+  error?: { message?: string };
+}
+
+export interface PageWatcherOptions {
+  retryMinMs?: number;
+  retryMaxMs?: number;
+}
+
+/**
+ * The sidecar's own CDP connection to Chrome's browser target. It learns about every target through
+ * Target.setDiscoverTargets (Chrome replays the existing ones first), counts those of type "page", and tells
+ * the state whether Chrome is reachable. It never goes through the proxy, so it is never counted as a client.
+ */
+export class PageWatcher {
+  private socket: WebSocket | undefined;
+  private readonly targets = new Map<string, string>();
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelayMs: number;
+  private readonly retryMinMs: number;
+  private readonly retryMaxMs: number;
+
+  constructor(
+    private readonly chromeUrl: URL,
+    private readonly state: ConnectionState,
+    options: PageWatcherOptions = {},
+  ) {
+    this.retryMinMs = options.retryMinMs ?? 200;
+    this.retryMaxMs = options.retryMaxMs ?? 5000;
+    this.retryDelayMs = this.retryMinMs;
+  }
+
+  start(): void {
+    this.stopped = false;
+    void this.connect();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    const socket = this.socket;
+    if (!socket || socket.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      socket.once('close', () => resolve());
+      socket.terminate();
+    });
+  }
+
+  private async connect(): Promise<void> {
+    let path: string;
+    try {
+      path = await browserEndpointPath(this.chromeUrl);
+    } catch (err) {
+      this.retryLater(err);
+      return;
+    }
+    if (this.stopped) return;
+    const socket = new WebSocket(chromeWebSocketUrl(this.chromeUrl, path), {
+      perMessageDeflate: false,
+      handshakeTimeout: 5000,
+    });
+    this.socket = socket;
+    socket.on('open', () => {
+      this.retryDelayMs = this.retryMinMs;
+      this.state.setChromeReachable(true);
+      socket.send(JSON.stringify({ id: 1, method: 'Target.setDiscoverTargets', params: { discover: true } }));
+    });
+    socket.on('message', (data) => this.handle(data.toString()));
+    socket.on('error', () => {});
+    socket.on('close', (code) => {
+      this.socket = undefined;
+      // Unreachable Chrome almost always means a crashed or restarting Chrome: its pages are gone with it.
+      this.targets.clear();
+      this.state.setPages(0);
+      this.state.setChromeReachable(false);
+      this.retryLater(new Error(`CDP socket closed with code ${code}`));
+    });
+  }
+
+  private handle(text: string): void {
+    let msg: CdpMessage;
+    try {
+      msg = JSON.parse(text) as CdpMessage;
+    } catch {
+      log.warn({ bytes: text.length }, 'Ignored a CDP message that is not JSON');
+      return;
+    }
+    if (msg.id === 1 && msg.error) {
+      log.error({ error: msg.error.message }, 'Target.setDiscoverTargets failed');
+      return;
+    }
+    const info = msg.params?.targetInfo;
+    switch (msg.method) {
+      case 'Target.targetCreated':
+      case 'Target.targetInfoChanged':
+        if (info) this.targets.set(info.targetId, info.type);
+        break;
+      case 'Target.targetDestroyed':
+        if (msg.params?.targetId) this.targets.delete(msg.params.targetId);
+        break;
+      default:
+        return;
+    }
+    let pages = 0;
+    for (const type of this.targets.values()) if (type === 'page') pages += 1;
+    this.state.setPages(pages);
+  }
+
+  private retryLater(err: unknown): void {
+    if (this.stopped) return;
+    log.warn({ error: errorMessage(err), retryInMs: this.retryDelayMs }, 'Chrome not reachable; retrying');
+    this.retryTimer = setTimeout(() => void this.connect(), this.retryDelayMs);
+    this.retryTimer.unref();
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.retryMaxMs);
+  }
+}
