@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -9,6 +10,7 @@ import type { BrowserSession } from '../src/api/index.js';
 import { repoRoot } from '../src/localcluster/tools.js';
 import { childName } from '../src/operator/children.js';
 import { isNotFound, paths } from '../src/shared/kube/client.js';
+import { launchChromium } from '../src/sidecar/testing/chromium.js';
 import { kubectl, uniqueName } from '../src/testing/cluster.js';
 import { chromiumPids } from '../src/testing/processes.js';
 import { type SessionStack, startSessionStack } from '../src/testing/stack.js';
@@ -84,8 +86,22 @@ describe('a session end to end', () => {
     expect(ours.length).toBeGreaterThan(0);
 
     const browser = await chromium.connectOverCDP(connectUrl);
+    const connectedMs = Date.now() - applied;
+    // The same run's baseline: a bare Chrome from spawn to DevTools listening.
+    const bareStart = Date.now();
+    const bare = await launchChromium();
+    const bareMs = Date.now() - bareStart;
+    await bare.close();
+    const pod = await stack.client
+      .get<V1Pod>(paths.pod(stack.namespace, childName(name)))
+      .catch(() => undefined);
+    const since = (t: unknown) => (t ? `${Date.parse(String(t)) - applied} ms` : '-');
+    const cond = (type: string) => pod?.status?.conditions?.find((c) => c.type === type)?.lastTransitionTime;
     console.log(
-      `kubectl apply → CDP connected: ${Date.now() - applied} ms (startupLatencyMs ${running.status?.startupLatencyMs})`,
+      `kubectl apply → CDP connected: ${connectedMs} ms; bare Chrome start → DevTools listening: ${bareMs} ms (same run)\n` +
+        `  admitted ${since(running.status?.startedAt)}, scheduled ${since(cond('PodScheduled'))}, ` +
+        `containers started ${since(pod?.status?.containerStatuses?.[0]?.state?.running?.startedAt)}, ` +
+        `pod Ready ${since(cond('Ready'))}, session Running ${since(running.status?.readyAt)}`,
     );
     const context = browser.contexts()[0] ?? (await browser.newContext());
     const page = await context.newPage();
@@ -134,7 +150,7 @@ describe('a session end to end', () => {
   });
 
   it('expiry kills Chrome on time, and deleting a BrowserSession kills its Chrome', async () => {
-    const expiring = await applyExample({ timeout: 5 });
+    const expiring = await applyExample({ timeout: 30 });
     const deleted = await applyExample({ timeout: 300 });
     await waitPhase(expiring, ['Running']);
     await waitPhase(deleted, ['Running']);
@@ -145,5 +161,76 @@ describe('a session end to end', () => {
     expect(ended.status?.endReason).toBe('NeverConnected');
     expect(ended.status?.endedAt).toBe(ended.status?.expiresAt);
     await waitFor('expired session pod gone', () => podGone(expiring));
+  });
+});
+
+describe('the disconnect rules with a real sidecar', () => {
+  it('a keep-alive connection (?keepAlive=true) keeps a non-keep-alive session across its disconnect', async () => {
+    const name = await applyExample({ keepAlive: false, timeout: 120 });
+    const running = await waitPhase(name, ['Running']);
+    const browser = await chromium.connectOverCDP(`${running.status?.connectUrl}&keepAlive=true`);
+    const page = await (browser.contexts()[0] ?? (await browser.newContext())).newPage();
+    await page.goto(`${siteUrl}/per-connection`);
+    await browser.close();
+    await waitFor('disconnect reported', async () => {
+      const s = (await getSession(name)).status;
+      return s?.keepAliveRequested === true && s.connections === 0 && s.lastDisconnectedAt !== undefined;
+    });
+    await new Promise((r) => setTimeout(r, 1500)); // past the 500 ms grace: it must still be running
+    expect((await getSession(name)).status?.phase).toBe('Running');
+    await stack.client.mergePatch(paths.session(stack.namespace, name), { spec: { release: true } });
+    await waitFor('pod deleted', () => podGone(name));
+  });
+
+  it('a disconnect while the operator is down still ends the session on its return, with the right endedAt', async () => {
+    const name = await applyExample({ keepAlive: false, timeout: 120 });
+    const running = await waitPhase(name, ['Running']);
+    const browser = await chromium.connectOverCDP(running.status?.connectUrl ?? '');
+    await waitFor(
+      'connection reported',
+      async () => ((await getSession(name)).status?.connections ?? 0) >= 1,
+    );
+    await stack.stopOperator();
+    await browser.close();
+    const disconnectedAt = Date.now();
+    await new Promise((r) => setTimeout(r, 2000));
+    await stack.startOperator();
+    const ended = await waitPhase(name, ['Completed']);
+    expect(ended.status?.endReason).toBe('Disconnected');
+    const last = Date.parse(ended.status?.lastDisconnectedAt ?? '');
+    expect(Math.abs(last - disconnectedAt)).toBeLessThan(2000); // the sidecar's own clock, not the report time
+    expect(ended.status?.endedAt).toBe(new Date(last + 500).toISOString());
+    await waitFor('pod deleted', () => podGone(name));
+  });
+
+  it('a session whose Chrome exits ends as Failed, saying so', async () => {
+    const name = await applyExample({ timeout: 120 });
+    await waitPhase(name, ['Running']);
+    const before = await chromiumPids();
+    const info = inject('localControlPlane');
+    if (!info) return; // on a real cluster the test cannot reach into the pod
+    // The pod's Chrome is the chromium process whose profile dir is in this pod's state directory.
+    const { execFileSync } = await import('node:child_process');
+    const pids = before.filter((p) => {
+      try {
+        return (
+          readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('--remote-debugging-port=9222') &&
+          execFileSync('ip', ['netns', 'identify', String(p)], { encoding: 'utf8' }).trim() !== ''
+        );
+      } catch {
+        return false;
+      }
+    });
+    const session = await getSession(name);
+    const podIP = session.status?.podIP ?? '';
+    const target = pids.find((p) => {
+      const ns = execFileSync('ip', ['netns', 'identify', String(p)], { encoding: 'utf8' }).trim();
+      return execFileSync('ip', ['-n', ns, '-4', 'addr'], { encoding: 'utf8' }).includes(`${podIP}/`);
+    });
+    expect(target, 'Chrome of the session').toBeDefined();
+    process.kill(target ?? 0, 'SIGKILL');
+    const ended = await waitPhase(name, ['Failed']);
+    expect(ended.status?.endReason).toBe('PodFailed');
+    expect(ended.status?.conditions?.find((c) => c.type === 'Ended')?.message).toMatch(/Chrome exited/);
   });
 });

@@ -53,7 +53,7 @@ export async function setup(project: TestProject): Promise<void> {
       kubeconfig: plane.kubeconfigPath,
       podCIDR: SUITE_CIDR,
       bridge: 'bfsuite0',
-      stateDir: path.join(plane.dir, 'localnode'),
+      stateDir: '/run/bf-suite',
     },
     { log: createLogger({ component: 'localnode' }) },
   );

@@ -19,6 +19,9 @@ export interface SessionStack {
   namespace: string;
   project: string;
   operator: Operator;
+  /** Stops the operator (as a crash would leave things) and starts a new one with the same config. */
+  stopOperator(): Promise<void>;
+  startOperator(): Promise<void>;
   sessionKey: string;
   /** Address sidecars reach the operator's report endpoint at. */
   reportUrl: string;
@@ -57,21 +60,28 @@ export async function startSessionStack(
     disconnectGraceMs: 500,
     ...opts.operator,
   };
-  const operator = await startOperator(
-    config,
-    testKubeconfig(),
-    createLogger({ component: 'operator', ns: fixture.namespace }),
-  );
+  const log = createLogger({ component: 'operator', ns: fixture.namespace });
+  let operator: Operator | undefined = await startOperator(config, testKubeconfig(), log);
   return {
     client,
     kubeconfig: testKubeconfig(),
     namespace: fixture.namespace,
     project: fixture.project,
-    operator,
+    get operator() {
+      if (!operator) throw new Error('operator is stopped');
+      return operator;
+    },
+    async stopOperator() {
+      await operator?.stop();
+      operator = undefined;
+    },
+    async startOperator() {
+      operator ??= await startOperator(config, testKubeconfig(), log);
+    },
     sessionKey: TEST_SESSION_KEY,
     reportUrl,
     async stop() {
-      await operator.stop();
+      await operator?.stop();
       // Sessions first, so their pods go (and their Chromes with them) before the namespace is torn down.
       await client.request('DELETE', paths.sessions(fixture.namespace)).catch(() => undefined);
       await fixture.cleanup();

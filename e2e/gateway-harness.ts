@@ -1,0 +1,185 @@
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { inject } from 'vitest';
+import type { BrowserProject, BrowserSession } from '../src/api/index.js';
+import { defaultGatewayConfig, type GatewayConfig, validateGatewayConfig } from '../src/gateway/config.js';
+import { type Gateway, startGateway } from '../src/gateway/gateway.js';
+import { freePorts } from '../src/localcluster/control-plane.js';
+import type { OperatorConfig } from '../src/operator/config.js';
+import { paths } from '../src/shared/kube/client.js';
+import { createLogger } from '../src/shared/log.js';
+import { uniqueName } from '../src/testing/cluster.js';
+import { type SessionStack, startSessionStack } from '../src/testing/stack.js';
+import { waitFor } from '../src/testing/wait.js';
+import { startLoopbackKubelet } from './gateway-loopback-kubelet.js';
+
+/**
+ * One test file's world: the session stack (its own namespace, project and operator; pods on the suite's
+ * local node), a gateway in-process on loopback, the project's API key in a Secret, and a second project in
+ * the same namespace with its own key (to prove one project never sees another's sessions).
+ */
+export interface GatewayStack {
+  stack: SessionStack;
+  pods: PodRuntime;
+  gateway: Gateway;
+  config: GatewayConfig;
+  /** http://127.0.0.1:<port>: what the SDKs get as their base URL. */
+  baseUrl: string;
+  project: string;
+  apiKey: string;
+  otherProject: string;
+  otherApiKey: string;
+  /** A page server the browser pods can reach. */
+  site: SiteServer;
+  getSession(name: string): Promise<BrowserSession>;
+  waitPhase(name: string, phases: string[]): Promise<BrowserSession>;
+  /** Adds a project in the stack's namespace with its own API key. */
+  addProject(spec: Partial<BrowserProject['spec']>): Promise<{ project: string; apiKey: string }>;
+  stop(): Promise<void>;
+}
+
+export interface SiteServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Where browser pods run: on the suite's local node (real pod network namespaces, the default), on loopback
+ * with this test playing the kubelet (real sidecar and Chromium, no node agent), or nowhere (sessions stay
+ * Starting; for REST-only tests).
+ */
+export type PodRuntime = 'localnode' | 'loopback' | 'none';
+
+const NO_NODE = { 'browserfleet.dev/test': 'no-such-node' };
+
+export async function startGatewayStack(opts: {
+  prefix: string;
+  pods: PodRuntime;
+  project?: Partial<BrowserProject['spec']>;
+  operator?: Partial<OperatorConfig>;
+  gateway?: Partial<GatewayConfig>;
+}): Promise<GatewayStack> {
+  const stack = await startSessionStack({
+    prefix: opts.prefix,
+    project: { concurrency: 10, maxQueued: 10, ...opts.project },
+    operator: { ...(opts.pods === 'localnode' ? {} : { nodeSelector: NO_NODE }), ...opts.operator },
+  });
+  const client = stack.client;
+  const kubelet = opts.pods === 'loopback' ? await startLoopbackKubelet(client, stack.namespace) : undefined;
+
+  async function setKey(project: string): Promise<string> {
+    const apiKey = `bf_${randomBytes(18).toString('base64url')}`;
+    const secret = `${project}-api-key`;
+    await client.create(`/api/v1/namespaces/${stack.namespace}/secrets`, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: secret, namespace: stack.namespace },
+      data: { apiKey: Buffer.from(apiKey).toString('base64') },
+    });
+    await client.mergePatch(paths.project(project), { spec: { apiKeySecrets: [{ name: secret }] } });
+    return apiKey;
+  }
+
+  const projects: string[] = [];
+  async function addProject(
+    spec: Partial<BrowserProject['spec']>,
+  ): Promise<{ project: string; apiKey: string }> {
+    const project = uniqueName(`${opts.prefix}-p`);
+    await client.create(paths.projects(), {
+      apiVersion: 'browserfleet.dev/v1alpha1',
+      kind: 'BrowserProject',
+      metadata: { name: project },
+      spec: { namespace: stack.namespace, concurrency: 10, maxQueued: 10, defaultTimeout: 300, ...spec },
+    });
+    projects.push(project);
+    return { project, apiKey: await setKey(project) };
+  }
+
+  const apiKey = await setKey(stack.project);
+  const other = await addProject({});
+
+  const [port] = await freePorts(1, '127.0.0.1');
+  const config: GatewayConfig = {
+    ...defaultGatewayConfig,
+    listen: `127.0.0.1:${port}`,
+    metricsListen: '127.0.0.1:0',
+    publicUrl: `http://127.0.0.1:${port}`,
+    sessionKey: stack.sessionKey,
+    watchNamespace: stack.namespace,
+    ...opts.gateway,
+  };
+  validateGatewayConfig(config);
+  const gateway = await startGateway(config, {
+    kubeconfigPath: stack.kubeconfig,
+    log: createLogger({ component: 'gateway', ns: stack.namespace }),
+  });
+  const site = await startSite(
+    opts.pods === 'localnode'
+      ? inject('podNetworkHostIP') || process.env['BF_TEST_SITE_HOST'] || '127.0.0.1'
+      : '127.0.0.1',
+  );
+
+  const getSession = (name: string) => client.get<BrowserSession>(paths.session(stack.namespace, name));
+  return {
+    stack,
+    pods: opts.pods,
+    gateway,
+    config,
+    baseUrl: `http://127.0.0.1:${gateway.port}`,
+    project: stack.project,
+    apiKey,
+    otherProject: other.project,
+    otherApiKey: other.apiKey,
+    site,
+    getSession,
+    waitPhase: (name, phases) =>
+      waitFor(
+        `session ${name} in ${phases.join('/')}`,
+        async () => {
+          const s = await getSession(name);
+          return phases.includes(s.status?.phase ?? '') ? s : undefined;
+        },
+        90_000,
+      ),
+    addProject,
+    async stop() {
+      await gateway.stop();
+      await site.close();
+      await kubelet?.stop();
+      await stack.stop();
+      for (const p of projects) await client.delete(paths.project(p)).catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Serves test pages where browser pods can reach them (the host side of the pod network). `/click` counts
+ * clicks on a big button, so a click that arrives through any path shows in the page's title.
+ */
+async function startSite(host: string): Promise<SiteServer> {
+  const server = http.createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    if (path === '/click') {
+      res.end(`<!doctype html><html><head><title>clicks: 0</title></head>
+<body style="margin:0;background:#fff">
+<button id="big" style="position:absolute;left:0;top:0;width:100vw;height:100vh;font-size:64px;background:#2a7;color:#fff;border:0"
+  onclick="window.clicks=(window.clicks||0)+1;document.title='clicks: '+window.clicks;this.textContent='clicked '+window.clicks">click me</button>
+</body></html>`);
+      return;
+    }
+    res.end(
+      `<!doctype html><html><head><title>site ${path}</title></head><body><h1>${path}</h1></body></html>`,
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return {
+    url: `http://${host}:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
