@@ -175,9 +175,9 @@ export function cdpSuite(pods: Exclude<PodRuntime, 'none'>, prefix: string): voi
       const page = await (browser.contexts()[0] ?? (await browser.newContext())).newPage();
       await page.goto(`${g.site.url}/hb-playwright`);
       expect(await page.title()).toBe('site /hb-playwright');
-      // The screen size reaches Chrome through the pod's flags, which only a real node applies.
+      // The screen size reaches Chrome as its window size (pod flags), which only a real node applies.
       if (g.pods === 'localnode')
-        expect(await page.evaluate('[screen.width, screen.height]')).toEqual([1280, 720]);
+        expect(await page.evaluate('[outerWidth, outerHeight]')).toEqual([1280, 720]);
       expect((await hb().sessions.get(session.id)).status).toBe('active');
       const disconnected = new Promise<void>((resolve) => browser.once('disconnected', () => resolve()));
       expect(await hb().sessions.stop(session.id)).toEqual({ success: true });

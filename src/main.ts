@@ -2,6 +2,7 @@
 // One image, one entrypoint for browserfleet's own processes: the first argument picks the process.
 const commands: Record<string, () => Promise<void>> = {
   operator: async () => (await import('./operator/main.js')).runOperator(process.argv.slice(3)),
+  gateway: async () => (await import('./gateway/main.js')).runGateway(process.argv.slice(3)),
   sidecar: async () => (await import('./sidecar/main.js')).runSidecar(),
   localnode: async () => (await import('./localnode/main.js')).runLocalnode(process.argv.slice(3)),
 };

@@ -41,13 +41,18 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
 
-  const kubectl = (args: string[]) => execFileSync(tool('kubectl'), ['--kubeconfig', plane.kubeconfigPath, ...args], { stdio: 'pipe' });
+  const kubectl = (args: string[]) =>
+    execFileSync(tool('kubectl'), ['--kubeconfig', plane.kubeconfigPath, ...args], { stdio: 'pipe' });
   kubectl(['apply', '--server-side', '-f', path.join(repoRoot, 'crds')]);
   kubectl(['wait', '--for=condition=Established', '-f', path.join(repoRoot, 'crds')]);
   const client = await KubeClient.create(plane.kubeconfigPath);
   const sessionKey = randomBytes(32).toString('base64url');
   const apiKey = `bf_dev_${randomBytes(16).toString('hex')}`;
-  await ensure(client, paths.namespaces(), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'browserfleet-system' } });
+  await ensure(client, paths.namespaces(), {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: 'browserfleet-system' },
+  });
   await ensure(client, `/api/v1/namespaces/default/secrets`, {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -58,16 +63,26 @@ async function main(): Promise<void> {
     apiVersion: 'browserfleet.dev/v1alpha1',
     kind: 'BrowserProject',
     metadata: { name: 'default' },
-    spec: { namespace: 'default', concurrency: 10, maxQueued: 50, defaultTimeout: 300, apiKeySecrets: [{ name: 'default-api-key' }] },
+    spec: {
+      namespace: 'default',
+      concurrency: 10,
+      maxQueued: 50,
+      defaultTimeout: 300,
+      apiKeySecrets: [{ name: 'default-api-key' }],
+    },
   });
 
   const env = { ...process.env, BF_KUBECONFIG: plane.kubeconfigPath, BF_SESSION_KEY: sessionKey };
   const run = (name: string, args: string[], extraEnv: Record<string, string>) => {
     const log = createWriteStream(path.join(LOGS, `${name}.log`));
-    const child = spawn('setpriv', ['--pdeathsig', 'TERM', '--', process.execPath, path.join(repoRoot, 'dist/main.js'), ...args], {
-      env: { ...env, ...extraEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'setpriv',
+      ['--pdeathsig', 'TERM', '--', process.execPath, path.join(repoRoot, 'dist/main.js'), ...args],
+      {
+        env: { ...env, ...extraEnv },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     child.once('exit', (code) => {
@@ -86,7 +101,9 @@ async function main(): Promise<void> {
     BF_LOCALNODE_STATE_DIR: path.join(DEV_DIR, 'localnode'),
   });
   await waitUntil('the node to be Ready', async () => {
-    const node = await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>('/api/v1/nodes/dev-node').catch(() => undefined);
+    const node = await client
+      .get<{ status?: { conditions?: { type: string; status: string }[] } }>('/api/v1/nodes/dev-node')
+      .catch(() => undefined);
     return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
   });
 
@@ -107,12 +124,16 @@ async function main(): Promise<void> {
     run('gateway', ['gateway'], {
       BF_GATEWAY_LISTEN: `127.0.0.1:${GATEWAY_PORT}`,
       BF_GATEWAY_PUBLIC_URL: `http://127.0.0.1:${GATEWAY_PORT}`,
+      BF_GATEWAY_METRICS_LISTEN: '127.0.0.1:8083',
     });
   }
   await waitUntil('the operator to be ready', () => httpOk('http://127.0.0.1:8081/readyz'));
-  if (hasGateway) await waitUntil('the gateway to be ready', () => httpOk(`http://127.0.0.1:${GATEWAY_PORT}/healthz`));
+  if (hasGateway) await waitUntil('the gateway to be ready', () => httpOk('http://127.0.0.1:8083/readyz'));
   const kubeconfigCopy = path.join(DEV_DIR, 'kubeconfig');
-  writeFileSync(kubeconfigCopy, execFileSync(tool('kubectl'), ['--kubeconfig', plane.kubeconfigPath, 'config', 'view', '--raw']));
+  writeFileSync(
+    kubeconfigCopy,
+    execFileSync(tool('kubectl'), ['--kubeconfig', plane.kubeconfigPath, 'config', 'view', '--raw']),
+  );
 
   console.log(`
 browserfleet is running (ready in ${((Date.now() - t0) / 1000).toFixed(1)} s). Ctrl-C stops everything.

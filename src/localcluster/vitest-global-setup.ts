@@ -64,6 +64,30 @@ export async function setup(project: TestProject): Promise<void> {
 export async function teardown(): Promise<void> {
   await node?.stop();
   await plane?.stop();
+  if (node) assertNothingLeaked();
+}
+
+/** The suite checks itself: after it, no Chrome and no network namespace or bridge of ours may be left. */
+function assertNothingLeaked(): void {
+  const leaks: string[] = [];
+  let chromes = '';
+  try {
+    chromes = execFileSync('pgrep', ['-f', '--', '--remote-debugging-port=9222'], {
+      encoding: 'utf8',
+    }).trim();
+  } catch {
+    // pgrep exits 1 when nothing matches
+  }
+  if (chromes) leaks.push(`browser pod Chrome processes still running: ${chromes.split('\n').join(', ')}`);
+  const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(' ')[0] ?? '')
+    .filter((n) => n.startsWith('bf-'));
+  if (netns.length > 0) leaks.push(`network namespaces left: ${netns.join(', ')}`);
+  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
+  if (links.includes('bfsuite0')) leaks.push('bridge bfsuite0 left');
+  if (leaks.length > 0) throw new Error(`the test suite leaked: ${leaks.join('; ')}`);
+  console.log('after the suite: no browser pod Chrome, network namespace or bridge left');
 }
 
 /** The suite tests the CRDs of this checkout: apply them (server-side, idempotent) and wait until served. */

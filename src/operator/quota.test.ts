@@ -15,7 +15,11 @@ const cleanups: (() => Promise<void>)[] = [];
 const operators: Operator[] = [];
 
 async function operatorFor(namespace: string): Promise<Operator> {
-  const c = loadConfig({ BF_SESSION_KEY: 'quota-test-key-0123456789abcdef', BF_NAMESPACE: namespace, BF_WATCH_NAMESPACE: namespace });
+  const c = loadConfig({
+    BF_SESSION_KEY: 'quota-test-key-0123456789abcdef',
+    BF_NAMESPACE: namespace,
+    BF_WATCH_NAMESPACE: namespace,
+  });
   const op = await startOperator(
     {
       ...c,
@@ -49,7 +53,9 @@ async function createConcurrently(namespace: string, projectName: string, n: num
     ),
   );
   return created
-    .sort((a, b) => Number(BigInt(a.metadata.resourceVersion ?? '0') - BigInt(b.metadata.resourceVersion ?? '0')))
+    .sort((a, b) =>
+      Number(BigInt(a.metadata.resourceVersion ?? '0') - BigInt(b.metadata.resourceVersion ?? '0')),
+    )
     .map((s) => s.metadata.name ?? '');
 }
 
@@ -94,21 +100,36 @@ describe('per-project quota with a fair queue', () => {
 
     await waitFor('all 50 admitted or queued', async () => {
       const s = await list(namespace);
-      return s.filter((x) => x.status?.phase === 'Queued').length === 47 && s.filter((x) => x.status?.phase === 'Starting').length === 3;
+      return (
+        s.filter((x) => x.status?.phase === 'Queued').length === 47 &&
+        s.filter((x) => x.status?.phase === 'Starting').length === 3
+      );
     });
     let sessions = await list(namespace);
     const byName = new Map(sessions.map((s) => [s.metadata.name ?? '', s]));
     expect(order.slice(0, 3).every((n) => byName.get(n)?.status?.phase === 'Starting')).toBe(true);
-    await waitFor('queue positions follow creation order', async () => {
-      const all = await list(namespace);
-      const now = new Map(all.map((s) => [s.metadata.name ?? '', s.status?.queuePosition]));
-      const ok = order.slice(3).every((n, i) => now.get(n) === i + 1);
-      if (!ok && process.env['BF_DEBUG_QUEUE']) {
-        const byN = new Map(all.map((s) => [s.metadata.name ?? '', s]));
-        console.log(order.map((n, i) => `${n}:want=${i - 2}:got=${byN.get(n)?.status?.queuePosition}:${byN.get(n)?.status?.phase}:cr=${byN.get(n)?.status?.creationRevision}:ts=${byN.get(n)?.metadata.creationTimestamp}`).join('\n'));
-      }
-      return ok;
-    }, 20_000, 2000);
+    await waitFor(
+      'queue positions follow creation order',
+      async () => {
+        const all = await list(namespace);
+        const now = new Map(all.map((s) => [s.metadata.name ?? '', s.status?.queuePosition]));
+        const ok = order.slice(3).every((n, i) => now.get(n) === i + 1);
+        if (!ok && process.env['BF_DEBUG_QUEUE']) {
+          const byN = new Map(all.map((s) => [s.metadata.name ?? '', s]));
+          console.log(
+            order
+              .map(
+                (n, i) =>
+                  `${n}:want=${i - 2}:got=${byN.get(n)?.status?.queuePosition}:${byN.get(n)?.status?.phase}:cr=${byN.get(n)?.status?.creationRevision}:ts=${byN.get(n)?.metadata.creationTimestamp}`,
+              )
+              .join('\n'),
+          );
+        }
+        return ok;
+      },
+      20_000,
+      2000,
+    );
 
     // End the admitted ones one by one: the head of the queue takes each freed place, in creation order.
     const admissionMs: number[] = [];
@@ -130,16 +151,26 @@ describe('per-project quota with a fair queue', () => {
     expect(watcher.max()).toBe(3);
     await watcher.stop();
     admissionMs.sort((a, b) => a - b);
-    console.log(`admission after a place frees (release write → startedAt): median ${admissionMs[3]} ms, max ${admissionMs[5]} ms`);
+    console.log(
+      `admission after a place frees (release write → startedAt): median ${admissionMs[3]} ms, max ${admissionMs[5]} ms`,
+    );
   });
 
   it('ends a session past maxQueued at once as Failed/QuotaExceeded', async () => {
     const { namespace, project: projectName } = await project({ concurrency: 1, maxQueued: 2 });
     await operatorFor(namespace);
     const order = await createConcurrently(namespace, projectName, 5);
-    await waitFor('decided', async () => (await list(namespace)).every((s) => s.status?.phase && s.status.phase !== 'Pending'));
+    await waitFor('decided', async () =>
+      (await list(namespace)).every((s) => s.status?.phase && s.status.phase !== 'Pending'),
+    );
     const byName = new Map((await list(namespace)).map((s) => [s.metadata.name ?? '', s]));
-    expect(order.map((n) => byName.get(n)?.status?.phase)).toEqual(['Starting', 'Queued', 'Queued', 'Failed', 'Failed']);
+    expect(order.map((n) => byName.get(n)?.status?.phase)).toEqual([
+      'Starting',
+      'Queued',
+      'Queued',
+      'Failed',
+      'Failed',
+    ]);
     expect(byName.get(order[4] ?? '')?.status?.endReason).toBe('QuotaExceeded');
   });
 
@@ -147,7 +178,10 @@ describe('per-project quota with a fair queue', () => {
     const { namespace, project: projectName } = await project({ concurrency: 2, maxQueued: 20 });
     const first = await operatorFor(namespace);
     const order = await createConcurrently(namespace, projectName, 8);
-    await waitFor('queued', async () => (await list(namespace)).filter((s) => s.status?.phase === 'Queued').length === 6);
+    await waitFor(
+      'queued',
+      async () => (await list(namespace)).filter((s) => s.status?.phase === 'Queued').length === 6,
+    );
     await first.stop();
     operators.splice(operators.indexOf(first), 1);
     // While the operator is down, a place frees and a queued session leaves.
@@ -155,7 +189,9 @@ describe('per-project quota with a fair queue', () => {
     await release(namespace, admitted[0] ?? '');
     await release(namespace, order[3] ?? '');
     await operatorFor(namespace);
-    await waitFor('next admitted', async () => isAdmitted(await client.get<BrowserSession>(paths.session(namespace, order[2] ?? ''))));
+    await waitFor('next admitted', async () =>
+      isAdmitted(await client.get<BrowserSession>(paths.session(namespace, order[2] ?? ''))),
+    );
     const sessions = await waitFor('positions settled', async () => {
       const s = await list(namespace);
       const q = s.filter((x) => x.status?.phase === 'Queued');
@@ -175,10 +211,18 @@ describe('per-project quota with a fair queue', () => {
     await operatorFor(b.namespace);
     await createConcurrently(a.namespace, a.project, 4);
     await createConcurrently(b.namespace, b.project, 2);
-    await waitFor('a decided', async () => (await list(a.namespace)).filter((s) => s.status?.phase === 'Queued').length === 3);
-    await waitFor('b admitted', async () => (await list(b.namespace)).filter((s) => isAdmitted(s)).length === 2);
+    await waitFor(
+      'a decided',
+      async () => (await list(a.namespace)).filter((s) => s.status?.phase === 'Queued').length === 3,
+    );
+    await waitFor(
+      'b admitted',
+      async () => (await list(b.namespace)).filter((s) => isAdmitted(s)).length === 2,
+    );
     const status = await waitFor('project status counts', async () => {
-      const p = await client.get<{ status?: { starting?: number; queued?: number } }>(paths.project(a.project));
+      const p = await client.get<{ status?: { starting?: number; queued?: number } }>(
+        paths.project(a.project),
+      );
       return p.status?.starting === 1 && p.status.queued === 3 ? p.status : undefined;
     });
     expect(status).toEqual(expect.objectContaining({ starting: 1, queued: 3 }));

@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { ApiError, errorBody, errorHeaders, toApiError } from './errors.js';
+import type { LiveView } from './live-view/live-view.js';
+import { browserbaseRoutes } from './routes/browserbase.js';
+import type { RouteDeps } from './routes/context.js';
+import { devtoolsRoutes } from './routes/devtools.js';
+import { hyperbrowserRoutes } from './routes/hyperbrowser.js';
+
+export interface GatewayAppDeps extends RouteDeps {
+  liveView: LiveView;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The gateway's HTTP surface, without listening: both SDK dialects, DevTools discovery and the live-view page.
+ * Handlers are async and throw ApiError; one error middleware writes the body both SDKs parse.
+ */
+export function createGatewayApp(deps: GatewayAppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const given = req.get('x-request-id');
+    res.set('x-request-id', given && REQUEST_ID.test(given) ? given : randomUUID());
+    // An unauthenticated caller can create nothing; authenticated answers overwrite these with the project's.
+    res.set({ 'x-ratelimit-limit': '0', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '0' });
+    const end = deps.metrics.requestDuration.startTimer();
+    res.once('finish', () => {
+      const route = routeLabel(req);
+      end({ route });
+      deps.metrics.requests.inc({ route, method: req.method, status: String(res.statusCode) });
+    });
+    // The Hyperbrowser SDK joins baseUrl and path verbatim: a trailing slash or a base ending in /api are common.
+    const fixed = req.url.replace(/^\/+api\/(?:api\/)?/, '/api/');
+    if (fixed !== req.url) req.url = fixed;
+    next();
+  });
+
+  app.use(
+    express.json({ limit: deps.config.maxBodyBytes, type: ['application/json', 'application/*+json'] }),
+  );
+
+  app.use(browserbaseRoutes(deps));
+  app.use(hyperbrowserRoutes(deps));
+  app.use(
+    devtoolsRoutes({
+      sessionKey: deps.config.sessionKey,
+      keys: deps.keys,
+      cache: deps.cache,
+      sessions: deps.sessions,
+      links: deps.links,
+      publicUrl: deps.config.publicUrl,
+      connectWaitMs: deps.config.connectWaitMs,
+    }),
+  );
+  app.use(deps.liveView.router);
+  app.all('/webdriver{/*rest}', () => {
+    throw new ApiError(
+      'NOT_IMPLEMENTED',
+      'Selenium/WebDriver is not supported by browserfleet; connect over CDP with the connectUrl',
+    );
+  });
+
+  app.use((req: Request) => {
+    throw new ApiError('NOT_FOUND', `no such endpoint: ${req.method} ${req.path}`);
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const apiErr = toApiError(err);
+    if (apiErr.code === 'INTERNAL')
+      deps.log.error('request failed', { method: req.method, route: routeLabel(req), err });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.status(apiErr.status).set(errorHeaders(apiErr));
+    if (apiErr.status === 401) res.set('www-authenticate', 'ApiKey');
+    res.json(errorBody(apiErr));
+  });
+  return app;
+}
+
+/** The matched route pattern (bounded cardinality), or "unmatched". */
+function routeLabel(req: Request): string {
+  const path = (req.route as { path?: unknown } | undefined)?.path;
+  if (typeof path === 'string') return path;
+  if (Array.isArray(path)) return String(path[0]);
+  return 'unmatched';
+}

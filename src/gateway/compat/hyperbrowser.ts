@@ -1,0 +1,203 @@
+import type { BrowserProject, BrowserSession, BrowserSessionSpec, SessionPhase } from '../../api/index.js';
+import { ApiError } from '../errors.js';
+import {
+  bodyObject,
+  createdAt,
+  isoTime,
+  oneOf,
+  optionalBoolean,
+  optionalInteger,
+  optionalObject,
+  optionalString,
+  optionalStringArray,
+  unsupported,
+  updatedAt,
+} from './fields.js';
+import { mapRegion, type RegionMap } from './regions.js';
+
+// The Hyperbrowser dialect (@hyperbrowser/sdk 0.9x): wire shapes to and from BrowserSession. Pure: no I/O.
+
+export const HB_STATUSES = ['active', 'closed', 'error', 'close-error'] as const;
+export type HyperbrowserStatus = (typeof HB_STATUSES)[number];
+
+export const HB_REGIONS = [
+  'us',
+  'us-central',
+  'asia-south',
+  'us-dev',
+  'europe-west',
+  'us-west',
+  'us-east',
+] as const;
+
+const STATUS_BY_PHASE: Record<SessionPhase, HyperbrowserStatus> = {
+  Pending: 'active',
+  Queued: 'active',
+  Starting: 'active',
+  Running: 'active',
+  Completed: 'closed',
+  TimedOut: 'closed',
+  Failed: 'error',
+};
+
+export function hyperbrowserStatus(s: Pick<BrowserSession, 'status'>): HyperbrowserStatus {
+  const phase = s.status?.phase;
+  return phase ? STATUS_BY_PHASE[phase] : 'active';
+}
+
+export interface CreateContext {
+  project: BrowserProject;
+  regions: RegionMap;
+}
+
+export interface HyperbrowserCreate {
+  spec: BrowserSessionSpec;
+  /** How long the live-view link in the answer stays valid. */
+  liveViewTtlSeconds?: number;
+}
+
+const LOCALE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
+
+/**
+ * `POST /api/session` body → the spec of a new BrowserSession. Hyperbrowser has no keepAlive create field: a
+ * session ends on its client's disconnect unless the client connected with `&keepAlive=true`.
+ */
+export function parseHyperbrowserCreate(body: unknown, ctx: CreateContext): HyperbrowserCreate {
+  const b = bodyObject(body);
+  const projectName = ctx.project.metadata.name ?? '';
+  const spec: BrowserSessionSpec = { project: projectName, keepAlive: false };
+
+  const maxMinutes = Math.floor((ctx.project.spec.maxTimeout ?? 21600) / 60);
+  if (b['timeoutMinutes'] !== undefined && maxMinutes < 1) {
+    throw new ApiError(
+      'INVALID_REQUEST',
+      `timeoutMinutes: project "${projectName}" allows sessions of less than a minute`,
+    );
+  }
+  const minutes = optionalInteger(b, 'timeoutMinutes', 1, Math.min(720, maxMinutes));
+  if (minutes !== undefined) spec.timeout = minutes * 60;
+
+  const screen = optionalObject(b, 'screen');
+  const width = screen ? optionalInteger(screen, 'width', 320, 7680, 'screen.width') : undefined;
+  const height = screen ? optionalInteger(screen, 'height', 240, 4320, 'screen.height') : undefined;
+  const browser: NonNullable<BrowserSessionSpec['browser']> = {};
+  if (width !== undefined) browser.width = width;
+  if (height !== undefined) browser.height = height;
+  const locales = optionalStringArray(b, 'locales');
+  const locale = locales?.[0];
+  if (locale !== undefined) {
+    if (!LOCALE.test(locale))
+      throw new ApiError('INVALID_REQUEST', `locales[0]: "${locale}" is not a language tag such as en-US`);
+    browser.locale = locale;
+  }
+  if (Object.keys(browser).length > 0) spec.browser = browser;
+
+  if (optionalBoolean(b, 'useProxy') === true || optionalString(b, 'proxyServer') !== undefined) {
+    throw unsupported('useProxy', 'proxies are not supported by browserfleet');
+  }
+  const profile = optionalObject(b, 'profile');
+  if (profile && profile['id'] !== undefined && profile['id'] !== null) {
+    throw unsupported('profile', 'persistent profiles are not supported by browserfleet');
+  }
+  if ((optionalStringArray(b, 'extensionIds') ?? []).length > 0) {
+    throw unsupported('extensionIds', 'extensions are not supported by browserfleet');
+  }
+  if ((optionalStringArray(b, 'browserArgs') ?? []).length > 0) {
+    throw unsupported('browserArgs', 'browser flags are set by the platform');
+  }
+  if (b['startFromSnapshot'] !== undefined && b['startFromSnapshot'] !== null) {
+    throw unsupported('startFromSnapshot', 'snapshots are not supported by browserfleet');
+  }
+
+  const region = oneOf(optionalString(b, 'region'), HB_REGIONS, 'region');
+  const mapped = mapRegion(region, ctx.regions, 'region');
+  if (mapped !== undefined) spec.region = mapped;
+
+  const liveViewTtlSeconds = optionalInteger(b, 'liveViewTtlSeconds', 1, 7 * 24 * 3600);
+  return liveViewTtlSeconds === undefined ? { spec } : { spec, liveViewTtlSeconds };
+}
+
+export function parseStatusFilter(v: string | undefined): HyperbrowserStatus | undefined {
+  return oneOf(v === '' ? undefined : v, HB_STATUSES, 'status');
+}
+
+export interface CreditBreakdown {
+  creditsUsed: number | null;
+  browserTimeCreditsUsed: number | null;
+  proxyDataCreditsUsed: number | null;
+}
+
+export interface HyperbrowserSession {
+  id: string;
+  teamId: string;
+  status: HyperbrowserStatus;
+  startTime?: number;
+  endTime?: number;
+  createdAt: string;
+  updatedAt: string;
+  sessionUrl: string;
+  launchState: {
+    screen?: { width?: number; height?: number };
+    locales?: string[];
+    timeoutMinutes?: number;
+  } | null;
+  creditsUsed: number | null;
+  creditBreakdown: CreditBreakdown;
+}
+
+export interface HyperbrowserLinks {
+  wsEndpoint: string;
+  token: string;
+  liveUrl: string;
+}
+
+export function toHyperbrowserSession(s: BrowserSession, sessionUrl: string): HyperbrowserSession {
+  const started = isoTime(s.status?.startedAt);
+  const ended = isoTime(s.status?.endedAt);
+  const browser = s.spec.browser;
+  const launchState: HyperbrowserSession['launchState'] = {};
+  if (browser?.width !== undefined || browser?.height !== undefined) {
+    launchState.screen = {
+      ...(browser.width !== undefined ? { width: browser.width } : {}),
+      ...(browser.height !== undefined ? { height: browser.height } : {}),
+    };
+  }
+  if (browser?.locale) launchState.locales = [browser.locale];
+  if (s.spec.timeout !== undefined) launchState.timeoutMinutes = Math.round(s.spec.timeout / 60);
+  const out: HyperbrowserSession = {
+    id: s.metadata.name ?? '',
+    teamId: s.spec.project ?? '',
+    status: hyperbrowserStatus(s),
+    createdAt: createdAt(s),
+    updatedAt: updatedAt(s),
+    sessionUrl,
+    launchState: Object.keys(launchState).length > 0 ? launchState : null,
+    creditsUsed: null,
+    creditBreakdown: { creditsUsed: null, browserTimeCreditsUsed: null, proxyDataCreditsUsed: null },
+  };
+  // Hyperbrowser's times are epoch milliseconds, unlike its ISO createdAt/updatedAt.
+  if (started) out.startTime = Date.parse(started);
+  if (ended) out.endTime = Date.parse(ended);
+  return out;
+}
+
+export function toHyperbrowserSessionDetail(
+  s: BrowserSession,
+  sessionUrl: string,
+  links: HyperbrowserLinks,
+): HyperbrowserSession & HyperbrowserLinks {
+  return { ...toHyperbrowserSession(s, sessionUrl), ...links };
+}
+
+export interface HyperbrowserPage<T> {
+  sessions: T[];
+  totalCount: number;
+  page: number;
+  perPage: number;
+}
+
+/** Hyperbrowser pages are 1-based; `limit` is echoed back as `perPage`. */
+export function paginate<T>(items: readonly T[], page: number, perPage: number): HyperbrowserPage<T> {
+  const start = (page - 1) * perPage;
+  return { sessions: items.slice(start, start + perPage), totalCount: items.length, page, perPage };
+}

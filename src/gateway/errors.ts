@@ -1,0 +1,100 @@
+import { STATUS_CODES } from 'node:http';
+
+/** Every error the gateway can answer with. Closed: a new failure mode gets a new code and a status below. */
+export type ApiErrorCode =
+  | 'INVALID_REQUEST'
+  | 'UNSUPPORTED_FEATURE'
+  | 'UNAUTHORIZED'
+  | 'NOT_FOUND'
+  | 'SESSION_NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'SESSION_ENDED'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'RATE_LIMITED'
+  | 'QUOTA_EXCEEDED'
+  | 'INTERNAL'
+  | 'NOT_IMPLEMENTED'
+  | 'BROWSER_UNAVAILABLE'
+  | 'SESSION_NOT_READY';
+
+export const STATUS_BY_CODE: Record<ApiErrorCode, number> = {
+  INVALID_REQUEST: 400,
+  UNSUPPORTED_FEATURE: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  SESSION_NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  SESSION_ENDED: 410,
+  PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
+  QUOTA_EXCEEDED: 429,
+  INTERNAL: 500,
+  NOT_IMPLEMENTED: 501,
+  BROWSER_UNAVAILABLE: 502,
+  SESSION_NOT_READY: 504,
+};
+
+/**
+ * Failures a retry cannot fix. The Browserbase SDK retries 408, 409, 429 and every 5xx on its own, and a
+ * retried create is a second session; `x-should-retry: false` stops that.
+ */
+const NO_RETRY: ReadonlySet<ApiErrorCode> = new Set([
+  'RATE_LIMITED',
+  'QUOTA_EXCEEDED',
+  'INTERNAL',
+  'NOT_IMPLEMENTED',
+]);
+
+export class ApiError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ApiErrorCode,
+    message: string,
+    readonly headers: Record<string, string> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.status = STATUS_BY_CODE[code];
+  }
+}
+
+/** The one error body both SDKs parse: Browserbase prints `message`, Hyperbrowser reads `message` and `code`. */
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message: string;
+  code: ApiErrorCode;
+}
+
+export function errorBody(err: ApiError): ErrorBody {
+  return {
+    statusCode: err.status,
+    error: STATUS_CODES[err.status] ?? 'Error',
+    message: err.message,
+    code: err.code,
+  };
+}
+
+export function errorHeaders(err: ApiError): Record<string, string> {
+  return NO_RETRY.has(err.code) ? { 'x-should-retry': 'false', ...err.headers } : { ...err.headers };
+}
+
+/**
+ * Turns anything thrown at the boundary into an ApiError. Express' body parser signals its own failures with
+ * `type` and `status`; every other unknown error is an internal one whose details stay in the log.
+ */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  const e = err as { type?: unknown; status?: unknown; limit?: unknown } | null;
+  if (e && typeof e === 'object') {
+    if (e.type === 'entity.too.large') {
+      return new ApiError('PAYLOAD_TOO_LARGE', `body: larger than the limit of ${String(e.limit)} bytes`);
+    }
+    if (e.type === 'entity.parse.failed') return new ApiError('INVALID_REQUEST', 'body: not valid JSON');
+    if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
+      return new ApiError('INVALID_REQUEST', 'body: unsupported encoding');
+    }
+  }
+  return new ApiError('INTERNAL', 'internal error', {}, { cause: err });
+}

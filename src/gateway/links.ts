@@ -1,0 +1,69 @@
+import type { BrowserSession } from '../api/index.js';
+import type { Clock } from '../shared/clock.js';
+import type { BrowserbaseLinks } from './compat/browserbase.js';
+import type { HyperbrowserLinks } from './compat/hyperbrowser.js';
+import { type GatewayConfig, publicBases } from './config.js';
+import { connectToken, liveToken } from './tokens.js';
+
+/**
+ * Every URL the gateway hands out, built from its public URL. CDP URLs carry the session's connect token in
+ * the query, because Playwright and Puppeteer send no auth header on a CDP connect; the Hyperbrowser form
+ * ends in a query so that clients can append `&keepAlive=true`.
+ */
+export class Links {
+  private readonly http: string;
+  private readonly ws: string;
+
+  constructor(
+    private readonly config: Pick<GatewayConfig, 'publicUrl' | 'sessionKey' | 'liveViewTtlSeconds'>,
+    private readonly clock: Clock,
+  ) {
+    const bases = publicBases(config);
+    this.http = bases.http;
+    this.ws = bases.ws;
+  }
+
+  token(s: BrowserSession): string {
+    return connectToken(this.config.sessionKey, s);
+  }
+
+  browserbase(s: BrowserSession): BrowserbaseLinks {
+    const token = this.token(s);
+    return {
+      connectUrl: `${this.ws}/?signingKey=${token}`,
+      seleniumRemoteUrl: `${this.http}/webdriver`,
+      signingKey: token,
+    };
+  }
+
+  hyperbrowser(s: BrowserSession, liveViewTtlSeconds?: number): HyperbrowserLinks {
+    const token = this.token(s);
+    return {
+      wsEndpoint: `${this.ws}/?token=${token}`,
+      token,
+      liveUrl: this.live(s, { ttlSeconds: liveViewTtlSeconds }),
+    };
+  }
+
+  /** The browser-level CDP websocket, for clients that take a DevTools URL as is. */
+  cdp(s: BrowserSession): string {
+    return `${this.ws}/devtools/browser?token=${this.token(s)}`;
+  }
+
+  /** A live-view page for the session's active page (or one page), valid for `ttlSeconds`. */
+  live(
+    s: BrowserSession,
+    o: { pageId?: string | undefined; fullscreen?: boolean; ttlSeconds?: number | undefined } = {},
+  ): string {
+    const expires = Math.floor(this.clock.now() / 1000) + (o.ttlSeconds ?? this.config.liveViewTtlSeconds);
+    const query = new URLSearchParams({ token: liveToken(this.config.sessionKey, s, expires) });
+    if (o.pageId) query.set('page', o.pageId);
+    if (o.fullscreen) query.set('fullscreen', 'true');
+    return `${this.http}/live/${encodeURIComponent(s.metadata.name ?? '')}?${query}`;
+  }
+
+  /** Hyperbrowser's `sessionUrl`: where the session's record lives (this API, with the caller's key). */
+  sessionRecord(s: BrowserSession): string {
+    return `${this.http}/api/session/${encodeURIComponent(s.metadata.name ?? '')}`;
+  }
+}

@@ -1,0 +1,112 @@
+import { type Request, type Response, Router } from 'express';
+import type { BrowserSession } from '../../api/index.js';
+import {
+  browserbaseStatus,
+  type DevtoolsTarget,
+  isLegacyRelease,
+  parseBrowserbaseCreate,
+  parseBrowserbaseUpdate,
+  parseStatusFilter,
+  toBrowserbaseDebug,
+  toBrowserbaseSession,
+  toBrowserbaseSessionWithLinks,
+  type WireOptions,
+} from '../compat/browserbase.js';
+import { queryInteger, queryString } from '../compat/fields.js';
+import {
+  type MetadataClause,
+  matchesMetadata,
+  parseMetadataQuery,
+  QueryError,
+} from '../compat/metadata-query.js';
+import { ApiError } from '../errors.js';
+import { podEndpoint, podJson } from '../pod-client.js';
+import { rateLimitHeaders } from '../quota.js';
+import { projectOf, type RouteDeps, requireProject } from './context.js';
+import { timedCreate } from './create-timing.js';
+
+type IdRequest = Request<{ id: string }>;
+
+/** The Browserbase surface (`/v1/...`, `X-BB-API-Key`), as @browserbasehq/sdk 2.x calls it. */
+export function browserbaseRoutes(deps: RouteDeps): Router {
+  const r = Router();
+  r.use('/v1', requireProject(deps, 'X-BB-API-Key'));
+  const wire = (res: Response): WireOptions => ({
+    project: projectOf(res),
+    regions: deps.config.regions,
+    defaultRegion: deps.config.defaultRegion,
+    now: deps.clock.now(),
+  });
+  const withLinks = (s: BrowserSession, res: Response) =>
+    toBrowserbaseSessionWithLinks(s, wire(res), deps.links.browserbase(s));
+
+  r.post('/v1/sessions', async (req: Request, res: Response) => {
+    const project = projectOf(res);
+    // Browserbase's earlier docs release with {sessionId, status} on this path.
+    if (isLegacyRelease(req.body)) {
+      const id = req.body.sessionId;
+      if (typeof id !== 'string') throw new ApiError('INVALID_REQUEST', 'sessionId: must be a string');
+      parseBrowserbaseUpdate(req.body, project.metadata.name ?? '');
+      const session = await deps.sessions.release(project, id);
+      res.status(200).json(withLinks(session, res));
+      return;
+    }
+    const session = await timedCreate(deps.metrics, 'browserbase', async () => {
+      const spec = parseBrowserbaseCreate(req.body, { project, regions: deps.config.regions });
+      const created = await deps.sessions.create(project, spec);
+      res.set(rateLimitHeaders(created.budget));
+      return created.session;
+    });
+    res.status(201).json(withLinks(session, res));
+  });
+
+  r.get('/v1/sessions', async (req: Request, res: Response) => {
+    const status = parseStatusFilter(queryString(req.query, 'status'));
+    const q = queryString(req.query, 'q');
+    let clauses: MetadataClause[] = [];
+    if (q !== undefined && q !== '') {
+      try {
+        clauses = parseMetadataQuery(q);
+      } catch (err) {
+        if (err instanceof QueryError) throw new ApiError('INVALID_REQUEST', `q: ${err.message}`);
+        throw err;
+      }
+    }
+    const options = wire(res);
+    const sessions = deps.sessions
+      .projectSessions(projectOf(res))
+      .filter(
+        (s) =>
+          (status === undefined || browserbaseStatus(s) === status) &&
+          matchesMetadata(s.spec.userMetadata, clauses),
+      );
+    res.status(200).json(sessions.map((s) => toBrowserbaseSession(s, options)));
+  });
+
+  r.get('/v1/sessions/:id', async (req: IdRequest, res: Response) => {
+    const session = await deps.sessions.owned(projectOf(res), req.params.id);
+    res.status(200).json(withLinks(session, res));
+  });
+
+  r.post('/v1/sessions/:id', async (req: IdRequest, res: Response) => {
+    const project = projectOf(res);
+    parseBrowserbaseUpdate(req.body, project.metadata.name ?? '');
+    const session = await deps.sessions.release(project, req.params.id);
+    res.status(200).json(withLinks(session, res));
+  });
+
+  r.get('/v1/sessions/:id/debug', async (req: IdRequest, res: Response) => {
+    const session = await deps.sessions.owned(projectOf(res), req.params.id);
+    const ttlSeconds = queryInteger(req.query, 'expiresIn', 1, 7 * 24 * 3600);
+    const running = session.status?.phase === 'Running' && session.status.podIP && !session.spec.release;
+    const targets = running
+      ? await podJson<DevtoolsTarget[]>(podEndpoint(deps.config.sessionKey, session), '/json/list')
+      : [];
+    const debug = toBrowserbaseDebug(targets, deps.links.cdp(session), (pageId, fullscreen) =>
+      deps.links.live(session, { pageId, fullscreen, ttlSeconds }),
+    );
+    res.status(200).json(debug);
+  });
+
+  return r;
+}
