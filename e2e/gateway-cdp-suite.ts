@@ -8,8 +8,8 @@ import { type GatewayStack, type PodRuntime, startGatewayStack } from './gateway
 
 /**
  * The connect flows through the gateway, driven by the official SDKs, Playwright and Puppeteer against real
- * Chrome. Run once with pods on the suite's local node (the product path: the gateway proxies to a pod IP in
- * the pod network) and once with the test playing the kubelet on loopback (no node agent needed).
+ * Chrome, with pods on the suite's nodes (the product path: the gateway proxies to a pod IP in the pod
+ * network).
  */
 export function cdpSuite(pods: Exclude<PodRuntime, 'none'>, prefix: string): void {
   let g: GatewayStack;

@@ -12,7 +12,6 @@ import { createLogger } from '../src/shared/log.js';
 import { uniqueName } from '../src/testing/cluster.js';
 import { type SessionStack, startSessionStack } from '../src/testing/stack.js';
 import { waitFor } from '../src/testing/wait.js';
-import { startLoopbackKubelet } from './gateway-loopback-kubelet.js';
 
 /**
  * One test file's world: the session stack (its own namespace, project and operator; pods on the suite's
@@ -45,11 +44,10 @@ export interface SiteServer {
 }
 
 /**
- * Where browser pods run: on the suite's local node (real pod network namespaces, the default), on loopback
- * with this test playing the kubelet (real sidecar and Chromium, no node agent), or nowhere (sessions stay
- * Starting; for REST-only tests).
+ * Where browser pods run: on the suite's nodes (the local node agent, or a real cluster's nodes), or nowhere
+ * (sessions stay Starting; for REST-only tests).
  */
-export type PodRuntime = 'localnode' | 'loopback' | 'none';
+export type PodRuntime = 'localnode' | 'none';
 
 const NO_NODE = { 'browserfleet.dev/test': 'no-such-node' };
 
@@ -66,7 +64,6 @@ export async function startGatewayStack(opts: {
     operator: { ...(opts.pods === 'localnode' ? {} : { nodeSelector: NO_NODE }), ...opts.operator },
   });
   const client = stack.client;
-  const kubelet = opts.pods === 'loopback' ? await startLoopbackKubelet(client, stack.namespace) : undefined;
 
   async function setKey(project: string): Promise<string> {
     const apiKey = `bf_${randomBytes(18).toString('base64url')}`;
@@ -146,7 +143,6 @@ export async function startGatewayStack(opts: {
     async stop() {
       await gateway.stop();
       await site.close();
-      await kubelet?.stop();
       await stack.stop();
       for (const p of projects) await client.delete(paths.project(p)).catch(() => undefined);
     },

@@ -81,7 +81,7 @@ describe('a session end to end', () => {
     const name = await applyExample();
     const running = await waitPhase(name, ['Running']);
     const connectUrl = running.status?.connectUrl ?? '';
-    expect(connectUrl).toMatch(/^ws:\/\/10\.244\.\d+\.\d+:9223\//);
+    expect(connectUrl).toMatch(/^ws:\/\/10\.245\.\d+\.\d+:9223\//);
     const ours = (await chromiumPids()).filter((p) => !before.has(p));
     expect(ours.length).toBeGreaterThan(0);
 

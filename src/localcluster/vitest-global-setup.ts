@@ -19,7 +19,7 @@ declare module 'vitest' {
 
 /** The shared node of the suite: pods that e2e tests create are scheduled here and run as real processes. */
 export const SUITE_NODE = 'suite-node';
-const SUITE_CIDR = '10.244.0.0/16';
+const SUITE_CIDR = '10.245.0.0/16'; // not make dev's 10.244.0.0/16, so both can run at once
 
 let plane: ControlPlane | undefined;
 let node: Localnode | undefined;
@@ -58,7 +58,7 @@ export async function setup(project: TestProject): Promise<void> {
     { log: createLogger({ component: 'localnode' }) },
   );
   await node.start();
-  project.provide('podNetworkHostIP', '10.244.0.1');
+  project.provide('podNetworkHostIP', '10.245.0.1');
 }
 
 export async function teardown(): Promise<void> {

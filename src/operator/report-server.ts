@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { API_VERSION, type BrowserSession, isTerminal } from '../api/index.js';
+import type { ConnectionReport } from '../api/report.js';
 import { sessionToken, tokensEqual } from '../shared/credentials.js';
 import { isConflict, isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
 import type { Logger } from '../shared/log.js';
@@ -7,20 +8,6 @@ import type { OperatorMetrics } from './metrics.js';
 
 /** The single writer of the connection facts in BrowserSession.status (docs/adr/0001-connection-reports.md). */
 export const REPORT_FIELD_MANAGER = 'browserfleet-connection-report';
-
-export interface ConnectionReport {
-  namespace: string;
-  name: string;
-  uid: string;
-  bootId: string;
-  seq: number;
-  connections: number;
-  pages: number;
-  keepAliveRequested: boolean;
-  lastConnectedAt?: string;
-  lastDisconnectedAt?: string;
-  chromeReachable: boolean;
-}
 
 class ReportError extends Error {
   constructor(

@@ -1,23 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import type { ConnectionReport } from '../api/report.js';
 import type { SessionIdentity } from './config.js';
 import type { ConnectionState } from './connection-state.js';
 import { errorMessage, log } from './log.js';
 
 /** Body of `POST ${BF_REPORT_URL}`: the sidecar's complete view of its session, never a delta. */
-export interface ConnectionReport {
-  namespace: string;
-  name: string;
-  uid: string;
-  /** Random per sidecar process; `seq` only orders reports of one boot. */
-  bootId: string;
-  seq: number;
-  connections: number;
-  pages: number;
-  keepAliveRequested: boolean;
-  lastConnectedAt?: string;
-  lastDisconnectedAt?: string;
-  chromeReachable: boolean;
-}
+export type { ConnectionReport } from '../api/report.js';
 
 export interface ReporterOptions {
   url: string;

@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+
+/**
+ * Where a pod lives on disk: `<podsDir>/<uid>/`. Container logs are `<uid>/<container>.log` (what `make dev`
+ * tails); everything a container may write (its HOME, its /tmp, its emptyDir volumes, its termination
+ * message) is under the same directory, so removing it removes every trace of the pod.
+ *
+ * Containers are told short paths: `root` is a symlink `<linksDir>/<8 hex>` to the pod directory. A Unix
+ * socket path may not exceed 107 bytes, and Chromium binds one under $TMPDIR
+ * (`org.chromium.Chromium.XXXXXX/SingletonSocket`); under the real directory it would not fit.
+ */
+export class PodLayout {
+  constructor(
+    readonly dir: string,
+    readonly root: string = dir,
+  ) {}
+
+  static of(podsDir: string, uid: string, linksDir?: string): PodLayout {
+    const dir = join(podsDir, uid);
+    return new PodLayout(dir, linksDir ? join(linksDir, shortPodId(uid)) : dir);
+  }
+
+  get stateFile(): string {
+    return join(this.dir, 'state.json');
+  }
+
+  log(container: string): string {
+    return join(this.dir, `${container}.log`);
+  }
+
+  containerDir(container: string): string {
+    return join(this.root, 'containers', container);
+  }
+
+  home(container: string): string {
+    return join(this.containerDir(container), 'home');
+  }
+
+  tmp(container: string): string {
+    return join(this.containerDir(container), 'tmp');
+  }
+
+  terminationLog(container: string): string {
+    return join(this.containerDir(container), 'termination-log');
+  }
+
+  volume(name: string): string {
+    return join(this.root, 'volumes', name);
+  }
+
+  isVolumePath(path: string): boolean {
+    return path.startsWith(`${join(this.root, 'volumes')}/`);
+  }
+
+  /** True for paths the agent made for this pod (and may create, chmod and remove). */
+  owns(path: string): boolean {
+    return path === this.root || path.startsWith(`${this.root}/`) || path.startsWith(`${this.dir}/`);
+  }
+}
+
+export function shortPodId(uid: string): string {
+  return createHash('sha256').update(uid).digest('hex').slice(0, 8);
+}
+
+export interface PathMapping {
+  containerPath: string;
+  hostPath: string;
+}
+
+export const DEFAULT_TERMINATION_MESSAGE_PATH = '/dev/termination-log';
+
+/**
+ * Without mount namespaces a container cannot see its volumes at their mount paths. Instead, the paths a
+ * container is told about (command, args, env values, workingDir) are rewritten to where the data really is.
+ * `/dev/shm` is left alone: the host's /dev/shm is a tmpfs and shared-memory names are unique per process.
+ */
+export function containerPathMappings(pod: V1Pod, container: V1Container, layout: PodLayout): PathMapping[] {
+  const volumes = new Map((pod.spec?.volumes ?? []).map((v) => [v.name, v]));
+  const out: PathMapping[] = [];
+  for (const m of container.volumeMounts ?? []) {
+    const mountPath = trimSlash(m.mountPath);
+    if (mountPath === '/dev/shm' || mountPath === '') continue;
+    const v = volumes.get(m.name);
+    const base = v?.hostPath ? trimSlash(v.hostPath.path) : layout.volume(m.name);
+    out.push({ containerPath: mountPath, hostPath: m.subPath ? join(base, m.subPath) : base });
+  }
+  const has = (p: string) => out.some((o) => o.containerPath === p);
+  const termPath = trimSlash(container.terminationMessagePath ?? DEFAULT_TERMINATION_MESSAGE_PATH);
+  if (!has(termPath)) out.push({ containerPath: termPath, hostPath: layout.terminationLog(container.name) });
+  // A container's /tmp is its own in a real runtime; sharing the host's would let pods collide (Chrome profiles).
+  if (!has('/tmp')) out.push({ containerPath: '/tmp', hostPath: layout.tmp(container.name) });
+  return out.sort((a, b) => b.containerPath.length - a.containerPath.length);
+}
+
+function trimSlash(p: string): string {
+  return p.length > 1 ? p.replace(/\/+$/, '') : p;
+}
+
+const PATH_CHAR = String.raw`[\w.~@%+-]`;
+
+/**
+ * Rewrites whole path components only: `/data/profile` and `--user-data-dir=/data` match a mount at `/data`,
+ * `/database` and `http://host/data` do not.
+ */
+export function rewritePaths(text: string, mappings: readonly PathMapping[]): string {
+  if (mappings.length === 0) return text;
+  const byPath = new Map(mappings.map((m) => [m.containerPath, m.hostPath]));
+  const alternatives = [...byPath.keys()]
+    .sort((a, b) => b.length - a.length)
+    .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+    .join('|');
+  const re = new RegExp(`(?<!${PATH_CHAR}|/)(?:${alternatives})(?=$|/|[^\\w.~@%+-])`, 'g');
+  return text.replace(re, (match) => byPath.get(match) ?? match);
+}
