@@ -1,8 +1,10 @@
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { createLocalnode, type Localnode } from '../localnode/agent.js';
 import { defaultConfig as localnodeDefaults } from '../localnode/config.js';
+import { nodeTag } from '../localnode/network.js';
 import { createLogger } from '../shared/log.js';
 import { type ControlPlane, startControlPlane } from './control-plane.js';
 import { repoRoot, tool } from './tools.js';
@@ -19,10 +21,13 @@ declare module 'vitest' {
 
 /** The shared node of the suite: pods that e2e tests create are scheduled here and run as real processes. */
 export const SUITE_NODE = 'suite-node';
+const SUITE_BRIDGE = 'bfsuite0';
 const SUITE_CIDR = '10.245.0.0/16'; // not make dev's 10.244.0.0/16, so both can run at once
 
 let plane: ControlPlane | undefined;
 let node: Localnode | undefined;
+/** Chromes that were already running (another stack on this machine); not the suite's to account for. */
+let chromesBefore = new Set<number>();
 
 /**
  * Gives every test file a real kube-apiserver: the one named by BF_TEST_KUBECONFIG (any cluster whose nodes
@@ -46,13 +51,14 @@ export async function setup(project: TestProject): Promise<void> {
     project.provide('podNetworkHostIP', '');
     return;
   }
+  chromesBefore = new Set(liveChromes());
   node = createLocalnode(
     {
       ...localnodeDefaults(),
       nodeName: SUITE_NODE,
       kubeconfig: plane.kubeconfigPath,
       podCIDR: SUITE_CIDR,
-      bridge: 'bfsuite0',
+      bridge: SUITE_BRIDGE,
       stateDir: '/run/bf-suite',
     },
     { log: createLogger({ component: 'localnode' }) },
@@ -64,30 +70,56 @@ export async function setup(project: TestProject): Promise<void> {
 export async function teardown(): Promise<void> {
   await node?.stop();
   await plane?.stop();
-  if (node) assertNothingLeaked();
+  if (!node) return;
+  const leaks = await leaksAfterSuite();
+  if (leaks.length > 0) {
+    // vitest reports a teardown error but still exits 0: set the exit code so the run fails.
+    console.error(`the test suite leaked: ${leaks.join('; ')}`);
+    process.exitCode = 1;
+  } else {
+    console.log('after the suite: no browser pod Chrome, network namespace or bridge of the suite left');
+  }
 }
 
-/** The suite checks itself: after it, no Chrome and no network namespace or bridge of ours may be left. */
-function assertNothingLeaked(): void {
-  const leaks: string[] = [];
-  let chromes = '';
-  try {
-    chromes = execFileSync('pgrep', ['-f', '--', '--remote-debugging-port=9222'], {
-      encoding: 'utf8',
-    }).trim();
-  } catch {
-    // pgrep exits 1 when nothing matches
+/**
+ * The suite checks itself: after it, none of its Chromes, network namespaces or its bridge may be left.
+ * Killed processes can linger briefly as zombies until PID 1 reaps them, so live ones are polled for a while.
+ */
+async function leaksAfterSuite(): Promise<string[]> {
+  const prefix = `bf-${nodeTag(SUITE_NODE)}-`;
+  let leaks: string[] = [];
+  for (let attempt = 0; attempt < 50; attempt++) {
+    leaks = [];
+    const chromes = liveChromes().filter((p) => !chromesBefore.has(p));
+    if (chromes.length > 0) leaks.push(`browser pod Chrome processes still running: ${chromes.join(', ')}`);
+    const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.split(' ')[0] ?? '')
+      .filter((n) => n.startsWith(prefix));
+    if (netns.length > 0) leaks.push(`network namespaces left: ${netns.join(', ')}`);
+    if (execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).includes(SUITE_BRIDGE)) {
+      leaks.push(`bridge ${SUITE_BRIDGE} left`);
+    }
+    if (leaks.length === 0) return leaks;
+    await new Promise((r) => setTimeout(r, 200));
   }
-  if (chromes) leaks.push(`browser pod Chrome processes still running: ${chromes.split('\n').join(', ')}`);
-  const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-    .split('\n')
-    .map((l) => l.split(' ')[0] ?? '')
-    .filter((n) => n.startsWith('bf-'));
-  if (netns.length > 0) leaks.push(`network namespaces left: ${netns.join(', ')}`);
-  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' });
-  if (links.includes('bfsuite0')) leaks.push('bridge bfsuite0 left');
-  if (leaks.length > 0) throw new Error(`the test suite leaked: ${leaks.join('; ')}`);
-  console.log('after the suite: no browser pod Chrome, network namespace or bridge left');
+  return leaks;
+}
+
+/** Browser-pod Chromes (DevTools on the pod's port 9222) that are alive, not zombies. */
+function liveChromes(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
+      const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.charAt(0);
+      if (cmdline.includes('--remote-debugging-port=9222') && state !== 'Z') pids.push(Number(entry));
+    } catch {
+      // gone while we looked
+    }
+  }
+  return pids;
 }
 
 /** The suite tests the CRDs of this checkout: apply them (server-side, idempotent) and wait until served. */
