@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { V1Container, V1Lease, V1Node, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HEADLESS_CHROME_FLAGS } from '../shared/chrome-flags.js';
 import { isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
 import type { Logger } from '../shared/log.js';
 import { testClient, testKubeconfig } from '../testing/cluster.js';
@@ -404,13 +405,7 @@ describe('localnode agent', () => {
             name: 'chrome',
             image: 'browserfleet/chrome:dev',
             args: [
-              '--headless',
-              '--no-sandbox',
-              '--disable-gpu',
-              '--no-first-run',
-              '--disable-background-networking',
-              '--disable-component-update',
-              '--disable-sync',
+              ...HEADLESS_CHROME_FLAGS,
               '--remote-debugging-address=127.0.0.1',
               '--remote-debugging-port=9222',
               '--user-data-dir=/tmp/chrome-profile',

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
+import { HEADLESS_CHROME_FLAGS } from '../shared/chrome-flags.js';
 
 export interface OperatorConfig {
   /** Namespace of the operator itself (its Lease lives here). */
@@ -61,16 +62,7 @@ export const defaultConfig: OperatorConfig = {
   sessionKey: '',
   chrome: {
     image: 'browserfleet/chrome:dev',
-    flags: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-dev-shm-usage',
-    ],
+    flags: [...HEADLESS_CHROME_FLAGS, '--disable-dev-shm-usage'],
     resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { memory: '2Gi' } },
     shmSize: '1Gi',
   },

@@ -10,26 +10,23 @@ export async function runSidecar(env: Record<string, string | undefined> = proce
   const config = sidecarConfigFromEnv(env);
   const sidecar = createSidecar(config);
   const { port, metricsPort } = await sidecar.listen();
-  log.info(
-    {
-      port,
-      metricsPort,
-      chrome: config.chromeUrl.origin,
-      session: `${config.session.namespace}/${config.session.name}`,
-      reporting: config.reportUrl !== '',
-    },
-    'Sidecar listening',
-  );
+  log.info('Sidecar listening', {
+    port,
+    metricsPort,
+    chrome: config.chromeUrl.origin,
+    session: `${config.session.namespace}/${config.session.name}`,
+    reporting: config.reportUrl !== '',
+  });
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    log.info({ signal }, 'Shutting down');
+    log.info('Shutting down', { signal });
     sidecar.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        log.error({ error: errorMessage(err) }, 'Shutdown failed');
+        log.error('Shutdown failed', { error: errorMessage(err) });
         process.exit(1);
       },
     );

@@ -96,11 +96,11 @@ export class PageWatcher {
     try {
       msg = JSON.parse(text) as CdpMessage;
     } catch {
-      log.warn({ bytes: text.length }, 'Ignored a CDP message that is not JSON');
+      log.warn('Ignored a CDP message that is not JSON', { bytes: text.length });
       return;
     }
     if (msg.id === 1 && msg.error) {
-      log.error({ error: msg.error.message }, 'Target.setDiscoverTargets failed');
+      log.error('Target.setDiscoverTargets failed', { error: msg.error.message });
       return;
     }
     const info = msg.params?.targetInfo;
@@ -122,7 +122,7 @@ export class PageWatcher {
 
   private retryLater(err: unknown): void {
     if (this.stopped) return;
-    log.warn({ error: errorMessage(err), retryInMs: this.retryDelayMs }, 'Chrome not reachable; retrying');
+    log.warn('Chrome not reachable; retrying', { error: errorMessage(err), retryInMs: this.retryDelayMs });
     this.retryTimer = setTimeout(() => void this.connect(), this.retryDelayMs);
     this.retryTimer.unref();
     this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.retryMaxMs);

@@ -167,6 +167,6 @@ export class Reporter {
   private failed(seq: number, reason: string): void {
     this.failures += 1;
     this.options.onFailure?.();
-    log.warn({ seq, reason, retryInMs: this.backoffMs }, 'Connection report not accepted; will retry');
+    log.warn('Connection report not accepted; will retry', { seq, reason, retryInMs: this.backoffMs });
   }
 }

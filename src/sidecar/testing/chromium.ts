@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HEADLESS_CHROME_FLAGS } from '../../shared/chrome-flags.js';
 
 /** The real binary: /usr/bin/chromium is a wrapper script, and killing it would leave Chrome running. */
 const CHROMIUM = process.env['BF_CHROMIUM_BINARY'] ?? '/usr/lib/chromium/chromium';
@@ -24,13 +25,7 @@ export async function launchChromium(): Promise<LaunchedChromium> {
   const child = spawn(
     CHROMIUM,
     [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
+      ...HEADLESS_CHROME_FLAGS,
       `--user-data-dir=${userDataDir}`,
       '--remote-debugging-address=127.0.0.1',
       '--remote-debugging-port=0',
