@@ -21,8 +21,10 @@ export interface ControlPlane {
   kubeconfigPath: string;
   server: string;
   dir: string;
-  /** Milliseconds from start() to /readyz answering ok. */
+  /** Milliseconds from start() until every component answered its health check. */
   readyMs: number;
+  /** Milliseconds from start() at which each component was ready, in start order. */
+  phases: Record<string, number>;
   /** A kubeconfig for another identity, for RBAC tests and least-privilege components. */
   writeKubeconfig(user: string, groups: string[]): Promise<string>;
   stop(): Promise<void>;
@@ -39,6 +41,10 @@ const DIR_PREFIX = 'browserfleet-cp-';
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   reapStaleDirs();
   const started = Date.now();
+  const phases: Record<string, number> = {};
+  phaseLog = (name) => {
+    phases[name] = Date.now() - started;
+  };
   const dir = await mkdtemp(path.join(os.tmpdir(), DIR_PREFIX));
   await writeFile(path.join(dir, 'owner.pid'), String(process.pid));
   const procs: Supervised[] = [];
@@ -60,6 +66,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
   try {
     const pki = await createPki(dir);
+    phases['certificates'] = Date.now() - started;
     const [etcdClient, etcdPeer, apiPort, kcmPort, schedPort] = (await freePorts(5)) as [
       number,
       number,
@@ -131,6 +138,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       server,
       dir,
       readyMs: Date.now() - started,
+      phases,
       async writeKubeconfig(user, groups) {
         const safe = user.replace(/[^a-zA-Z0-9-]/g, '-');
         const c = await createClientCert(dir, `user-${safe}`, user, groups);
@@ -231,6 +239,13 @@ function supervise(name: string, dir: string, bin: string, args: string[]): Supe
 }
 
 async function waitFor(name: string, ready: () => Promise<boolean>, procs: Supervised[]): Promise<void> {
+  await waitReady(name, ready, procs);
+  phaseLog?.(name);
+}
+
+let phaseLog: ((name: string) => void) | undefined;
+
+async function waitReady(name: string, ready: () => Promise<boolean>, procs: Supervised[]): Promise<void> {
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
     const dead = procs.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);

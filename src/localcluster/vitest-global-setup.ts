@@ -43,7 +43,9 @@ export async function setup(project: TestProject): Promise<void> {
     return;
   }
   plane = await startControlPlane();
-  console.log(`control plane ready in ${plane.readyMs} ms (${plane.server})`);
+  console.log(
+    `control plane ready in ${plane.readyMs} ms (${plane.server}); ready at: ${JSON.stringify(plane.phases)}`,
+  );
   installCrds(plane.kubeconfigPath);
   project.provide('kubeconfig', plane.kubeconfigPath);
   project.provide('localControlPlane', true);
