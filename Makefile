@@ -55,6 +55,27 @@ format: node_modules ## Format and apply safe lint fixes
 .PHONY: manifests
 manifests: build ## Regenerate src/api/generated.ts and the chart's CRDs from crds/
 	node dist/api/generate.js
+	rm -f charts/browserfleet/crds/*.yaml
+	cp crds/*.yaml charts/browserfleet/crds/
+
+# Image names the chart defaults to: <repository>:<appVersion>, and appVersion is package.json's version.
+IMAGE_TAG ?= $(shell node -p "require('./package.json').version")
+IMAGE_REPO ?= browserfleet
+CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+
+.PHONY: images
+images: ## Build the images browserfleet/browserfleet:<version> and browserfleet/chrome:<version> (docker or podman)
+	@if [ -z "$(CONTAINER_ENGINE)" ]; then \
+	  echo "images: no container engine found (neither docker nor podman is installed); nothing was built."; \
+	  echo "images: install one, or set CONTAINER_ENGINE=/path/to/engine."; exit 2; \
+	fi
+	@if ! out="$$("$(CONTAINER_ENGINE)" info 2>&1)"; then \
+	  echo "images: $(CONTAINER_ENGINE) is installed but has no daemon to build with; nothing was built."; \
+	  echo "images: '$(CONTAINER_ENGINE) info' says: $$(printf '%s\n' "$$out" | grep -v '^ *$$' | tail -1)"; exit 2; \
+	fi
+	"$(CONTAINER_ENGINE)" build -f Dockerfile -t $(IMAGE_REPO)/browserfleet:$(IMAGE_TAG) .
+	"$(CONTAINER_ENGINE)" build -f Dockerfile.chrome -t $(IMAGE_REPO)/chrome:$(IMAGE_TAG) .
+	@echo "images: built $(IMAGE_REPO)/browserfleet:$(IMAGE_TAG) and $(IMAGE_REPO)/chrome:$(IMAGE_TAG)"
 
 .PHONY: verify
 verify: ## Fail if generated files drift from crds/

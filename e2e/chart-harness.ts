@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,8 +29,19 @@ export interface RunResult {
   stderr: string;
 }
 
-// Helm keeps its repository cache and plugin config under HOME; the tests give it a directory of its own.
-const helmHome = mkdtempSync(path.join(os.tmpdir(), 'bf-helm-home-'));
+// One scratch directory per test process: helm's cache and config (kept out of HOME), values files, stand-ins.
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'bf-chart-test-'));
+const helmHome = path.join(scratch, 'helm');
+
+/** Test files call this in their last afterAll. */
+export function removeScratch(): void {
+  rmSync(scratch, { recursive: true, force: true });
+}
+
+/** A fresh directory under this test process's scratch directory. */
+export function scratchDir(prefix: string): Promise<string> {
+  return mkdtemp(path.join(scratch, prefix));
+}
 
 function run(bin: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunResult> {
   return new Promise((resolve) => {
@@ -82,8 +93,7 @@ export async function render(
 }
 
 export async function writeTemp(name: string, content: string | object): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'bf-chart-'));
-  const file = path.join(dir, name);
+  const file = path.join(await scratchDir('values-'), name);
   await writeFile(file, typeof content === 'string' ? content : stringify(content));
   return file;
 }

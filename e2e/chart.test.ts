@@ -22,6 +22,7 @@ import {
   helmOk,
   type KubeObject,
   one,
+  removeScratch,
   render,
   writeTemp,
 } from './chart-harness.js';
@@ -40,7 +41,10 @@ let client: KubeClient;
 beforeAll(async () => {
   client = await testClient();
 });
-afterAll(() => client?.close());
+afterAll(() => {
+  client?.close();
+  removeScratch();
+});
 
 /** ci/full-values.yaml with its two project namespaces renamed to namespaces that exist. */
 async function fullValuesIn(a: string, b: string): Promise<string> {

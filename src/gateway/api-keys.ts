@@ -16,6 +16,8 @@ export interface ApiKeyDirectoryOptions {
   cacheMs: number;
   /** Reads triggered by unknown keys start at most this often, so wrong keys can't hammer the API server. */
   missRefreshMs?: number;
+  /** Only projects whose sessions run in this namespace (a gateway scoped to one namespace); empty = all. */
+  namespace?: string;
 }
 
 /**
@@ -101,7 +103,9 @@ export class ApiKeyDirectory {
     const next: KeyEntry[] = [];
     const owners = new Map<string, string>();
     const sources = new Map<string, string>();
-    const projects = await this.listProjects();
+    const projects = (await this.listProjects()).filter(
+      (p) => !this.opts.namespace || p.spec.namespace === this.opts.namespace,
+    );
     for (const project of projects) {
       const name = project.metadata.name ?? '';
       const namespace = project.spec.namespace;

@@ -55,6 +55,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const cache = new SessionCache(sessionInformer, client);
   const keys = new ApiKeyDirectory(client, projectInformer, clock, log, {
     cacheMs: config.apiKeyCacheSeconds * 1000,
+    namespace: config.watchNamespace,
   });
   const sessions = new SessionService(client, cache, clock, log, {
     createWaitMs: config.createWaitMs,

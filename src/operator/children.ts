@@ -104,6 +104,10 @@ export function desiredPod({ session: s, config: c, token, timeoutSeconds }: Pod
       ...(Object.keys(nodeSelector).length > 0 ? { nodeSelector } : {}),
       ...(c.tolerations.length > 0 ? { tolerations: c.tolerations as never } : {}),
       ...(c.priorityClassName ? { priorityClassName: c.priorityClassName } : {}),
+      ...(Object.keys(c.affinity).length > 0 ? { affinity: c.affinity as never } : {}),
+      ...(c.imagePullSecrets.length > 0
+        ? { imagePullSecrets: c.imagePullSecrets.map((name) => ({ name })) }
+        : {}),
       securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 },
       containers: [
         {

@@ -51,6 +51,10 @@ export interface OperatorConfig {
   podAnnotations: Record<string, string>;
   nodeSelector: Record<string, string>;
   tolerations: unknown[];
+  /** Pod affinity rules for browser pods, as in a pod spec. */
+  affinity: Record<string, unknown>;
+  /** Names of Secrets to pull the browser pod's images with. */
+  imagePullSecrets: string[];
   priorityClassName: string;
 }
 
@@ -89,6 +93,8 @@ export const defaultConfig: OperatorConfig = {
   podAnnotations: {},
   nodeSelector: {},
   tolerations: [],
+  affinity: {},
+  imagePullSecrets: [],
   priorityClassName: '',
 };
 
@@ -135,7 +141,7 @@ function deepMerge(base: unknown, over: unknown, at: string): unknown {
 }
 
 const isFreeForm = (at: string) =>
-  ['podLabels', 'podAnnotations', 'nodeSelector'].includes(at) ||
+  ['podLabels', 'podAnnotations', 'nodeSelector', 'affinity'].includes(at) ||
   at.endsWith('resources.requests') ||
   at.endsWith('resources.limits');
 
@@ -182,6 +188,8 @@ function validate(c: OperatorConfig): void {
   int('leaderElection.renewDeadlineSeconds', le.renewDeadlineSeconds, 1, le.leaseDurationSeconds - 1);
   int('leaderElection.retryPeriodSeconds', le.retryPeriodSeconds, 1, le.renewDeadlineSeconds);
   int('resyncSeconds', c.resyncSeconds, 10, 86_400);
+  if (!Array.isArray(c.imagePullSecrets) || c.imagePullSecrets.some((n) => typeof n !== 'string' || n === ''))
+    fail('imagePullSecrets', 'a list of Secret names', c.imagePullSecrets);
 }
 
 export function splitHostPort(hp: string): { host: string; port: number } {

@@ -29,6 +29,7 @@ export async function startOperator(
   const client = await KubeClient.create(kubeconfigPath);
   const metrics = createOperatorMetrics();
   const controller = new SessionController({ client, config, metrics, log });
+  let stopping = false;
   let resolveStopped: (why: 'lost-leadership' | 'stopped') => void = () => undefined;
   const stopped = new Promise<'lost-leadership' | 'stopped'>((r) => {
     resolveStopped = r;
@@ -42,9 +43,10 @@ export async function startOperator(
         controller.startWorkers();
       },
       // Like controller-runtime: a replica that lost the lease stops at once and is restarted clean.
+      // Stepping down because we were asked to stop is not a loss.
       onStoppedLeading: () => {
         metrics.leader.set(0);
-        resolveStopped('lost-leadership');
+        resolveStopped(stopping ? 'stopped' : 'lost-leadership');
       },
     },
     log,
@@ -92,6 +94,7 @@ export async function startOperator(
     reportPort,
     stopped,
     async stop() {
+      stopping = true;
       await elector.stop();
       await controller.stop();
       health.closeAllConnections();

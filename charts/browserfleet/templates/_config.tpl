@@ -1,0 +1,58 @@
+{{/* The operator's config file (fields of src/operator/config.ts). */}}
+{{- define "browserfleet.operatorConfig" -}}
+{{- $o := .Values.operator }}
+{{- $b := .Values.browser }}
+{{- $config := dict
+  "watchNamespace" .Values.watchNamespace
+  "workers" (int $o.workers)
+  "chrome" (dict
+    "image" (include "browserfleet.image" (list . $b.image))
+    "flags" $b.flags
+    "resources" $b.resources
+    "shmSize" $b.shmSize)
+  "sidecar" (dict
+    "image" (include "browserfleet.image" (list . .Values.image))
+    "resources" $b.sidecar.resources)
+  "regionLabel" $b.regionLabel
+  "disconnectGraceMs" (int $o.disconnectGraceMs)
+  "podDeadlineSlackSeconds" (int $o.podDeadlineSlackSeconds)
+  "connectUrlHost" $o.connectUrlHost
+  "reportListen" "0.0.0.0:8082"
+  "metricsListen" "0.0.0.0:8081"
+  "leaderElection" (dict
+    "enabled" $o.leaderElection.enabled
+    "leaseName" (include "browserfleet.leaseName" .)
+    "leaseDurationSeconds" (int $o.leaderElection.leaseDurationSeconds)
+    "renewDeadlineSeconds" (int $o.leaderElection.renewDeadlineSeconds)
+    "retryPeriodSeconds" (int $o.leaderElection.retryPeriodSeconds))
+  "resyncSeconds" (int $o.resyncSeconds)
+  "podLabels" $b.podLabels
+  "podAnnotations" $b.podAnnotations
+  "nodeSelector" $b.nodeSelector
+  "tolerations" $b.tolerations
+  "affinity" $b.affinity
+  "imagePullSecrets" (include "browserfleet.pullSecretNames" . | fromJsonArray)
+  "priorityClassName" $b.priorityClassName
+}}
+{{- toYaml $config }}
+{{- end }}
+
+{{/* The gateway's config file (fields of src/gateway/config.ts). */}}
+{{- define "browserfleet.gatewayConfig" -}}
+{{- $g := .Values.gateway }}
+{{- $config := dict
+  "listen" "0.0.0.0:8080"
+  "metricsListen" "0.0.0.0:8081"
+  "publicUrl" (include "browserfleet.publicUrl" .)
+  "watchNamespace" .Values.watchNamespace
+  "createWaitMs" (int $g.createWaitMs)
+  "releaseWaitMs" (int $g.releaseWaitMs)
+  "connectWaitMs" (int $g.connectWaitMs)
+  "maxBodyBytes" (int $g.maxBodyBytes)
+  "regions" $g.regions
+  "defaultRegion" $g.defaultRegion
+  "apiKeyCacheSeconds" (int $g.apiKeyCacheSeconds)
+  "liveViewTtlSeconds" (int $g.liveViewTtlSeconds)
+}}
+{{- toYaml $config }}
+{{- end }}

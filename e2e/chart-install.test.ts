@@ -1,0 +1,464 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import Browserbase from '@browserbasehq/sdk';
+import type { V1Pod } from '@kubernetes/client-node';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { BrowserProject, BrowserSession } from '../src/api/index.js';
+import { freePorts } from '../src/localcluster/control-plane.js';
+import { repoRoot } from '../src/localcluster/tools.js';
+import { isNotFound, type KubeClient, paths } from '../src/shared/kube/client.js';
+import { kubectl, kubectlBin, testClient, testKubeconfig, uniqueName } from '../src/testing/cluster.js';
+import { waitFor } from '../src/testing/wait.js';
+import {
+  chartDir,
+  clusterObjectsOf,
+  everythingIn,
+  freshNamespaces,
+  helm,
+  helmOk,
+  parseManifests,
+  removeScratch,
+  writeTemp,
+} from './chart-harness.js';
+import { ChartStandIns } from './chart-standins.js';
+
+/**
+ * The chart's life in a cluster: `helm install`, `helm test`, a session through the installed gateway with the
+ * official Browserbase SDK and Playwright, `helm upgrade` with changed values while that session runs (it must
+ * survive), and `helm uninstall` (nothing may be left but the CRDs).
+ *
+ * Two ways to run it:
+ * - on the suite's local control plane, with the chart's operator and gateway pods played by host processes
+ *   (e2e/chart-standins.ts says exactly what is played and why), browser pods and the helm test pod on the local
+ *   node agent; runs by default;
+ * - with the chart's pods running in the cluster itself (BF_TEST_CHART_IN_CLUSTER=1 with BF_TEST_KUBECONFIG
+ *   naming a cluster whose nodes have the images of `make images`, and BF_TEST_SITE_HOST an address of this
+ *   machine that pods can reach). Skipped otherwise: the local node agent cannot run pods that use the API
+ *   server from inside — it materialises no service-account token or ConfigMap volume (src/localnode/README.md),
+ *   sets no KUBERNETES_SERVICE_HOST, and has no Service network and no route from a pod to the API server.
+ */
+
+const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
+  .version;
+
+interface Platform {
+  /** Values that place the release on this platform. */
+  values(): Record<string, unknown>;
+  /** What the SDK uses as its base URL. */
+  publicUrl: string;
+  /** Where browser pods reach the test site. */
+  siteHost: string;
+  /** After `helm install`: the operator and gateway are ready. */
+  started(release: string, namespace: string): Promise<void>;
+  /** After `helm upgrade`: the operator and gateway run their new templates. */
+  rolled(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The local control plane: processes play the chart's pods (they stay Pending on a node that does not exist). */
+async function standInPlatform(client: KubeClient): Promise<Platform> {
+  const host = inject('podNetworkHostIP');
+  const [gatewayPort, reportPort] = (await freePorts(2, host)) as [number, number];
+  let standIns: ChartStandIns | undefined;
+  const nowhere = { nodeSelector: { 'browserfleet.dev/test': 'no-node-runs-this-pod' } };
+  return {
+    publicUrl: `http://${host}:${gatewayPort}`,
+    siteHost: host,
+    values() {
+      return {
+        operator: { ...nowhere, reportUrl: `http://${host}:${reportPort}/v1/report` },
+        gateway: { ...nowhere, publicUrl: `http://${host}:${gatewayPort}` },
+        tests: { gatewayUrl: `http://${host}:${gatewayPort}` },
+      };
+    },
+    async started(release, namespace) {
+      standIns = await ChartStandIns.start({
+        client,
+        namespace,
+        fullname: `${release}-browserfleet`,
+        host,
+        gatewayPort,
+        reportPort,
+      });
+    },
+    async rolled() {
+      await standIns?.roll();
+    },
+    async stop() {
+      await standIns?.stop();
+      standIns = undefined;
+    },
+  };
+}
+
+/** A real cluster: the chart's own pods, reached through `kubectl port-forward`. */
+async function inClusterPlatform(): Promise<Platform> {
+  const siteHost = process.env['BF_TEST_SITE_HOST'] ?? '';
+  if (!siteHost)
+    throw new Error('BF_TEST_SITE_HOST must name an address of this machine that pods can reach');
+  const [localPort] = (await freePorts(1)) as [number];
+  let forward: ChildProcess | undefined;
+  let release = '';
+  let namespace = '';
+  const rollout = async () => {
+    for (const component of ['operator', 'gateway'])
+      await kubectl([
+        'rollout',
+        'status',
+        `deployment/${release}-browserfleet-${component}`,
+        '-n',
+        namespace,
+        '--timeout=300s',
+      ]);
+  };
+  const portForward = async () => {
+    forward?.kill();
+    forward = spawn(kubectlBin(), [
+      '--kubeconfig',
+      testKubeconfig(),
+      'port-forward',
+      '-n',
+      namespace,
+      `svc/${release}-browserfleet-gateway`,
+      `${localPort}:80`,
+    ]);
+    await waitFor(
+      'port-forward',
+      async () =>
+        (await fetch(`http://127.0.0.1:${localPort}/v1/sessions`).catch(() => undefined)) !== undefined,
+    );
+  };
+  return {
+    publicUrl: `http://127.0.0.1:${localPort}`,
+    siteHost,
+    values() {
+      return {
+        gateway: { publicUrl: `http://127.0.0.1:${localPort}` },
+        // The test site is on a private address, which browser pods may not reach by default.
+        networkPolicy: {
+          browserEgress: { extra: [{ to: [{ ipBlock: { cidr: `${siteHost}/32` } }] }] },
+        },
+      };
+    },
+    async started(r, ns) {
+      release = r;
+      namespace = ns;
+      await rollout();
+      await portForward();
+    },
+    async rolled() {
+      await rollout();
+      await portForward();
+    },
+    async stop() {
+      forward?.kill();
+    },
+  };
+}
+
+function lifecycle(makePlatform: (client: KubeClient) => Promise<Platform>): void {
+  let client: KubeClient;
+  let platform: Platform;
+  let ns: { names: string[]; cleanup: () => Promise<void> };
+  let site: { url: string; close(): Promise<void> };
+  let R: string; // release namespace
+  let P: string; // the project's namespace
+  const release = uniqueName('fleet');
+  const project = `${release}-p`;
+  const fullname = `${release}-browserfleet`;
+  let apiKey = '';
+  let bb: Browserbase;
+  let kept: { id: string; connectUrl: string; podUid: string; pageUrl: string } | undefined;
+  let secretsBefore: Record<string, unknown> = {};
+
+  const valuesFor = async (changes: {
+    concurrency: number;
+    workers: number;
+    annotations: Record<string, string>;
+  }) =>
+    writeTemp('values.yaml', {
+      // Serve only the project's namespace, so this release never acts on other test files' sessions.
+      watchNamespace: P,
+      ...merge(platform.values(), {
+        operator: { workers: changes.workers, disconnectGraceMs: 500 },
+        gateway: { createWaitMs: 6000 },
+        browser: {
+          resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '2Gi' } },
+          podAnnotations: {
+            'cluster-autoscaler.kubernetes.io/safe-to-evict': 'false',
+            'karpenter.sh/do-not-disrupt': 'true',
+            ...changes.annotations,
+          },
+        },
+        projects: [
+          {
+            name: project,
+            namespace: P,
+            concurrency: changes.concurrency,
+            maxQueued: 2,
+            defaultTimeout: 300,
+            maxTimeout: 600,
+            ttlSecondsAfterFinished: 5,
+          },
+        ],
+      }),
+    });
+
+  const getSession = (name: string) => client.get<BrowserSession>(paths.session(P, name));
+  const podOf = (name: string) => client.get<V1Pod>(paths.pod(P, `browser-${name}`));
+  const secrets = async () => ({
+    sessionKey: (
+      await client.get<{ data: unknown }>(`/api/v1/namespaces/${R}/secrets/${fullname}-session-key`)
+    ).data,
+    apiKey: (
+      await client.get<{ data: unknown }>(`/api/v1/namespaces/${P}/secrets/${fullname}-${project}-api-key`)
+    ).data,
+  });
+
+  beforeAll(async () => {
+    client = await testClient();
+    platform = await makePlatform(client);
+    ns = await freshNamespaces(client, 'bf-chart-life', 2);
+    [R, P] = ns.names as [string, string];
+    site = await startSite(platform.siteHost);
+  });
+
+  afterAll(async () => {
+    await platform?.stop();
+    await helm(['uninstall', release, '--namespace', R, '--wait']);
+    await client?.request('DELETE', paths.sessions(P)).catch(() => undefined);
+    await site?.close();
+    await ns?.cleanup();
+    client?.close();
+  });
+
+  it('helm install; the operator and gateway start with the chart’s config, identities and RBAC', async () => {
+    const out = await helmOk([
+      'install',
+      release,
+      chartDir,
+      '--namespace',
+      R,
+      '--values',
+      await valuesFor({ concurrency: 4, workers: 4, annotations: {} }),
+    ]);
+    // NOTES tell the user where the API is and how to read the project's key.
+    expect(out).toContain(platform.publicUrl);
+    expect(out).toContain(`kubectl -n ${P} get secret ${fullname}-${project}-api-key`);
+    await platform.started(release, R);
+    apiKey = Buffer.from(
+      ((await secrets()).apiKey as Record<string, string>)['apiKey'] ?? '',
+      'base64',
+    ).toString('utf8');
+    expect(apiKey).toMatch(/^bf_[A-Za-z0-9]{40}$/);
+    bb = new Browserbase({ apiKey, baseURL: platform.publicUrl });
+    const lease = await client.get<{ spec?: { holderIdentity?: string } }>(
+      paths.lease(R, `${fullname}-operator`),
+    );
+    expect(lease.spec?.holderIdentity).toBeTruthy();
+  });
+
+  it('helm test creates a session through the gateway, sees its browser, and ends it', async () => {
+    const r = await helm(['test', release, '--namespace', R, '--timeout', '5m']);
+    expect(r.stdout).toMatch(/TEST SUITE:\s+\S+-test-session[\s\S]*Phase:\s+Succeeded/);
+    expect(r.code).toBe(0);
+  });
+
+  it('a session through the installed gateway: Browserbase SDK + Playwright, on a browser pod built from the values', async () => {
+    const session = await bb.sessions.create({ keepAlive: true });
+    expect(session.connectUrl.startsWith(platform.publicUrl.replace(/^http/, 'ws'))).toBe(true);
+    const browser = await chromium.connectOverCDP(session.connectUrl);
+    const page = await (browser.contexts()[0] ?? (await browser.newContext())).newPage();
+    const pageUrl = `${site.url}/before-upgrade`;
+    await page.goto(pageUrl);
+    expect(await page.title()).toBe('site /before-upgrade');
+    // The sidecar's connection report reaches the operator through the report Service.
+    await waitFor(
+      'the connection reported',
+      async () => ((await getSession(session.id)).status?.connections ?? 0) >= 1,
+    );
+
+    const pod = await podOf(session.id);
+    expect(pod.spec?.automountServiceAccountToken).toBe(false);
+    expect(pod.spec?.volumes?.some((v) => v.projected)).toBe(false);
+    const chrome = pod.spec?.containers.find((c) => c.name === 'chrome');
+    const sidecar = pod.spec?.containers.find((c) => c.name === 'sidecar');
+    expect(chrome?.image).toBe(`browserfleet/chrome:${version}`);
+    expect(sidecar?.image).toBe(`browserfleet/browserfleet:${version}`);
+    expect(chrome?.resources?.requests).toEqual({ cpu: '100m', memory: '256Mi' });
+    expect(pod.metadata?.annotations?.['cluster-autoscaler.kubernetes.io/safe-to-evict']).toBe('false');
+    expect(pod.spec?.volumes?.find((v) => v.name === 'dshm')?.emptyDir?.medium).toBe('Memory');
+
+    await browser.close(); // keepAlive: the session outlives its client
+    kept = { id: session.id, connectUrl: session.connectUrl, podUid: pod.metadata?.uid ?? '', pageUrl };
+    secretsBefore = await secrets();
+  });
+
+  it('helm upgrade with changed values rolls the operator and gateway, and loses no session', async () => {
+    if (!kept) throw new Error('no session from the previous step');
+    const { id } = kept;
+    const templateHash = async (component: string) =>
+      (
+        await client.get<{ spec: { template: { metadata: { annotations: Record<string, string> } } } }>(
+          `/apis/apps/v1/namespaces/${R}/deployments/${fullname}-${component}`,
+        )
+      ).spec.template.metadata.annotations['checksum/config'];
+    const before = [await templateHash('operator'), await templateHash('gateway')];
+
+    // Watch the session through the whole upgrade: it must stay Running on the same pod throughout.
+    const seen = new Set<string>();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const s = await getSession(id);
+        const pod = await podOf(id).catch(() => undefined);
+        seen.add(`${s.status?.phase}/${pod?.metadata?.uid === kept?.podUid ? 'same pod' : 'other pod'}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+
+    await helmOk([
+      'upgrade',
+      release,
+      chartDir,
+      '--namespace',
+      R,
+      '--values',
+      await valuesFor({ concurrency: 5, workers: 6, annotations: { 'example.com/upgraded': 'true' } }),
+    ]);
+    expect([await templateHash('operator'), await templateHash('gateway')]).not.toEqual(before);
+    await platform.rolled();
+    watching = false;
+    await watcher;
+    expect([...seen]).toEqual(['Running/same pod']);
+
+    // The session key and the generated API key were read back, not regenerated: old tokens and keys still work.
+    expect(await secrets()).toEqual(secretsBefore);
+    expect((await client.get<BrowserProject>(paths.project(project))).spec.concurrency).toBe(5);
+    const pod = await podOf(id);
+    expect(pod.status?.containerStatuses?.map((c) => c.restartCount)).toEqual([0, 0]);
+
+    // The same connect URL, through the new gateway replicas, finds the page the client left open.
+    const browser = await chromium.connectOverCDP(kept.connectUrl);
+    const urls = browser.contexts().flatMap((c) => c.pages().map((p) => p.url()));
+    expect(urls).toContain(kept.pageUrl);
+    await browser.close();
+    expect((await bb.sessions.retrieve(id)).status).toBe('RUNNING');
+
+    // New sessions get the new browser pod settings.
+    const fresh = await bb.sessions.create({});
+    expect((await podOf(fresh.id)).metadata?.annotations?.['example.com/upgraded']).toBe('true');
+    expect((await bb.sessions.update(fresh.id, { status: 'REQUEST_RELEASE' })).status).toBe('COMPLETED');
+    expect((await bb.sessions.update(id, { status: 'REQUEST_RELEASE' })).status).toBe('COMPLETED');
+    // ttlSecondsAfterFinished: 5 in the project: finished sessions go away by themselves.
+    await waitFor(
+      'finished sessions deleted',
+      async () => (await client.get<{ items: unknown[] }>(paths.sessions(P))).items.length === 0,
+      60_000,
+      250,
+    );
+  });
+
+  it('helm uninstall leaves nothing behind but the CRDs', async () => {
+    const manifest = parseManifests(await helmOk(['get', 'manifest', release, '--namespace', R]));
+    expect(manifest.length).toBeGreaterThan(20);
+    await platform.stop();
+    await helmOk(['uninstall', release, '--namespace', R, '--wait', '--timeout', '2m']);
+
+    // Every object the release made is gone, and so is anything else it caused in its namespaces (pods,
+    // endpoint slices, the Lease, the helm test pod), except what every namespace has and Events (which expire).
+    for (const o of manifest) {
+      const r = await kubectl([
+        'get',
+        `${o.kind}.${o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : ''}`.replace(/\.$/, ''),
+        o.metadata.name,
+        ...(o.metadata.namespace ? ['-n', o.metadata.namespace] : []),
+        '--ignore-not-found',
+        '-o',
+        'name',
+      ]);
+      expect(r.stdout.trim(), `${o.kind}/${o.metadata.name} is still there`).toBe('');
+    }
+    const leftovers = async () => {
+      const left: string[] = [];
+      for (const namespace of [R, P])
+        for (const o of await everythingIn(namespace))
+          if (
+            !['ServiceAccount/default', 'ConfigMap/kube-root-ca.crt'].includes(o) &&
+            !o.startsWith('Event/')
+          )
+            left.push(`${namespace}: ${o}`);
+      return [...left, ...(await clusterObjectsOf(release)).map((o) => `cluster: ${o}`)];
+    };
+    // Garbage collection of dependents (endpoint slices) is asynchronous: wait until it has run.
+    await waitFor('nothing left', async () => (await leftovers()).length === 0, 60_000, 500).catch(
+      () => undefined,
+    );
+    expect(await leftovers()).toEqual([]);
+    expect((await helmOk(['list', '--namespace', R, '--all', '--short'])).trim()).toBe('');
+
+    // Helm never deletes CRDs: they stay (and with them the API for anything still stored).
+    for (const crd of ['browsersessions.browserfleet.dev', 'browserprojects.browserfleet.dev']) {
+      const got = await client.get<{ metadata: { name: string } }>(
+        `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd}`,
+      );
+      expect(got.metadata.name).toBe(crd);
+    }
+    await expect(client.get(paths.project(project))).rejects.toSatisfy(isNotFound);
+  });
+}
+
+/** A page server where browser pods can reach it. */
+async function startSite(host: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const p = (req.url ?? '/').split('?')[0] ?? '/';
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><html><head><title>site ${p}</title></head><body><h1>${p}</h1></body></html>`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  return {
+    url: `http://${host}:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] =
+      prev &&
+      typeof prev === 'object' &&
+      !Array.isArray(prev) &&
+      v &&
+      typeof v === 'object' &&
+      !Array.isArray(v)
+        ? merge(prev as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
+  }
+  return out;
+}
+
+afterAll(() => removeScratch());
+
+const local = inject('localControlPlane') && inject('podNetworkHostIP') !== '';
+const inCluster = process.env['BF_TEST_CHART_IN_CLUSTER'] === '1';
+
+describe.skipIf(!local || inCluster)('the chart on the local control plane (processes play its pods)', () => {
+  lifecycle(standInPlatform);
+});
+
+describe.skipIf(!inCluster)(
+  'the chart in a cluster that runs its pods (skipped unless BF_TEST_CHART_IN_CLUSTER=1: the local node agent cannot run pods that call the API server)',
+  () => {
+    lifecycle(() => inClusterPlatform());
+  },
+);
