@@ -56,11 +56,18 @@ export function compareArrival(a: BrowserSession, b: BrowserSession): number {
   return (a.metadata.name ?? '').localeCompare(b.metadata.name ?? '');
 }
 
+/** Parsed once per object (cache objects are replaced, never changed, on update): sorting is hot at scale. */
+const revisions = new WeakMap<BrowserSession, bigint>();
+
 function revision(s: BrowserSession): bigint {
-  const rv = s.status?.creationRevision ?? s.metadata.resourceVersion ?? '0';
-  try {
-    return BigInt(rv);
-  } catch {
-    return 0n;
+  let r = revisions.get(s);
+  if (r === undefined) {
+    try {
+      r = BigInt(s.status?.creationRevision ?? s.metadata.resourceVersion ?? '0');
+    } catch {
+      r = 0n;
+    }
+    revisions.set(s, r);
   }
+  return r;
 }

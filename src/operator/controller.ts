@@ -50,6 +50,8 @@ export class SessionController {
   private readonly projectStatus: ProjectStatusController;
   /** Admissions written but not yet seen in the cache: uid -> project. Closes the double-admission window. */
   private readonly inflight = new Map<string, string>();
+  /** Session keys per project, so that admission looks at one project's sessions, not all of them. */
+  private readonly byProject = new Map<string, Set<string>>();
   /** Per project, the verdicts of the last admission pass; dropped whenever one of its sessions changes. */
   private readonly verdicts = new Map<string, Map<string, AdmissionVerdict>>();
   private workersRunning = false;
@@ -132,6 +134,10 @@ export class SessionController {
     const project = s.spec.project ?? 'default';
     const uid = s.metadata.uid ?? '';
     const gone = this.sessions.get(s.metadata.name ?? '', s.metadata.namespace) === undefined;
+    let members = this.byProject.get(project);
+    if (!members) this.byProject.set(project, (members = new Set()));
+    if (gone) members.delete(key);
+    else members.add(key);
     if (this.inflight.has(uid) && (gone || isAdmitted(s) || isTerminal(s))) this.inflight.delete(uid);
     this.queue.add(key);
     this.projectStatus.enqueue(project);
@@ -140,9 +146,8 @@ export class SessionController {
     // A session that takes or frees a place moves everyone waiting behind it.
     // Queued in arrival order, so the head of the project's queue is reconciled (admitted) first.
     if (!waiting) {
-      const behind = this.sessions
-        .list()
-        .filter((o) => (o.spec.project ?? 'default') === project && !isAdmitted(o) && !isTerminal(o))
+      const behind = this.membersOf(project)
+        .filter((o) => !isAdmitted(o) && !isTerminal(o))
         .sort(compareArrival);
       // The sessions that may take freed places jump the queue; the rest only need new positions, which can
       // wait a moment (and coalesce) rather than delay releases and admissions behind dozens of writes.
@@ -150,6 +155,16 @@ export class SessionController {
       for (const other of behind.slice(heads)) this.queue.addAfter(sessionKey(other), 250);
       for (const other of behind.slice(0, heads).reverse()) this.queue.addFirst(sessionKey(other));
     }
+  }
+
+  private membersOf(project: string): BrowserSession[] {
+    const out: BrowserSession[] = [];
+    for (const key of this.byProject.get(project) ?? []) {
+      const { namespace, name } = splitKey(key);
+      const s = this.sessions.get(name, namespace);
+      if (s) out.push(s);
+    }
+    return out;
   }
 
   private async worker(): Promise<void> {
@@ -222,7 +237,7 @@ export class SessionController {
     const name = project.metadata.name ?? '';
     let verdicts = this.verdicts.get(name);
     if (!verdicts) {
-      const members = this.sessions.list().filter((s) => (s.spec.project ?? 'default') === name);
+      const members = this.membersOf(name);
       const inflight = new Set([...this.inflight].filter(([, p]) => p === name).map(([uid]) => uid));
       verdicts = decideAdmissions(project, members, inflight);
       this.verdicts.set(name, verdicts);
