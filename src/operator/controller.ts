@@ -135,7 +135,10 @@ export class SessionController {
     const uid = s.metadata.uid ?? '';
     const gone = this.sessions.get(s.metadata.name ?? '', s.metadata.namespace) === undefined;
     let members = this.byProject.get(project);
-    if (!members) this.byProject.set(project, (members = new Set()));
+    if (!members) {
+      members = new Set();
+      this.byProject.set(project, members);
+    }
     if (gone) members.delete(key);
     else members.add(key);
     if (this.inflight.has(uid) && (gone || isAdmitted(s) || isTerminal(s))) this.inflight.delete(uid);
