@@ -81,6 +81,8 @@ export interface ScaleRun {
   reachedRunning: number;
   /** Ended by their timeout while still Starting although their pods were Ready. */
   expiredStarting: number;
+  /** Sessions past their expiresAt and still not ended when the run stopped, and the most overdue, seconds. */
+  overdue: { count: number; maxSeconds: number };
   /** Sessions per second from caches synced to the last admission / the last Running. */
   admittedPerSecond?: number;
   runningPerSecond?: number;
@@ -105,6 +107,14 @@ export interface ScaleRun {
 
 const MiB = 1024 * 1024;
 const LONG_TIMEOUT = 21_600;
+
+function overdue(sessions: readonly BrowserSession[], now: number): ScaleRun['overdue'] {
+  const late = sessions
+    .filter((s) => s.status?.expiresAt && !s.status.endedAt)
+    .map((s) => now - Date.parse(s.status?.expiresAt ?? ''))
+    .filter((ms) => ms > 0);
+  return { count: late.length, maxSeconds: Math.round(Math.max(0, ...late) / 100) / 10 };
+}
 
 /** Phase counts from the operator's own gauge (browserfleet_sessions{phase}), cheap to poll. */
 async function phaseCounts(metricsPort: number): Promise<Record<string, number>> {
@@ -356,6 +366,7 @@ export async function benchScale(
     const otherUsage = others.stop();
 
     const sessions = await listAll(client, namespace);
+    const listedAt = Date.now();
     const admittedAt = sessions
       .map((s) => Date.parse(s.status?.startedAt ?? ''))
       .filter((t) => !Number.isNaN(t));
@@ -384,6 +395,7 @@ export async function benchScale(
       admitted: admittedAt.length,
       reachedRunning: readyAt.length,
       expiredStarting: sessions.filter((x) => x.status?.endedAt && !x.status.readyAt).length,
+      overdue: overdue(sessions, listedAt),
       admittedPerSecond: perSecond(admittedAt),
       runningPerSecond: perSecond(readyAt),
       startupLatencyMs: percentiles(
@@ -397,11 +409,11 @@ export async function benchScale(
         heapUsedMiB: Math.round(operatorStats.memory.heapUsed / MiB),
         requests: {
           total: ownTotal,
-          perSession: Math.round((ownTotal / n) * 100) / 100,
+          perSession: Math.round((ownTotal / Math.max(1, admittedAt.length)) * 100) / 100,
           byVerb: operatorStats.requestsByVerb ?? {},
         },
       },
-      cluster: requestsBetween(requestsBefore, requestsAfter, n),
+      cluster: requestsBetween(requestsBefore, requestsAfter, Math.max(1, admittedAt.length)),
       others: otherUsage,
       ...(baseline ? { baseline } : {}),
       ...(incomplete ? { incomplete } : {}),
@@ -442,6 +454,10 @@ export function formatScale(runs: ScaleRun[]): string {
     ['admitted → Running p50/p99/max (ms)', ...col((r) => pct(r.startupLatencyMs))],
     ['expiry lag, ended − due p50/p99/max (ms)', ...col((r) => pct(r.expiryLagMs))],
     [
+      'past expiresAt, not ended at the end (max s)',
+      ...col((r) => `${r.overdue.count} (${r.overdue.maxSeconds})`),
+    ],
+    [
       'operator RSS after sync / peak (MiB)',
       ...col((r) => `${r.operator.rssAfterSyncMiB} / ${r.operator.usage.peakRssMiB}`),
     ],
@@ -450,8 +466,8 @@ export function formatScale(runs: ScaleRun[]): string {
       'operator CPU (s) / avg cores',
       ...col((r) => `${r.operator.usage.cpuSeconds} / ${r.operator.usage.avgCores}`),
     ],
-    ['operator requests / session (own)', ...col((r) => r.operator.requests.perSession)],
-    ['apiserver requests / session (all clients)', ...col((r) => r.cluster.perSession)],
+    ['operator requests / admitted session (own)', ...col((r) => r.operator.requests.perSession)],
+    ['apiserver requests / admitted session (all)', ...col((r) => r.cluster.perSession)],
   ];
   for (const name of ['kube-apiserver', 'etcd', 'kube-scheduler', 'kube-controller-manager', 'localnode']) {
     rows.push([
