@@ -420,7 +420,15 @@ export class PodRuntime {
     await this.linkLog(c.name, logPath);
     try {
       c.proc = await ContainerProcess.start({
-        argv: resolved.argv.map(rewrite),
+        // The image's own program paths are host paths (the checkout may itself live under /tmp): only the
+        // container's paths are rewritten to where its volumes really are.
+        argv: resolved.argv.map((a) =>
+          Object.values(this.deps.imageVars).some(
+            (p) => typeof p === 'string' && p.startsWith('/') && (a === p || a.startsWith(`${p}/`)),
+          )
+            ? a
+            : rewrite(a),
+        ),
         env: fullEnv,
         cwd,
         logPath,
