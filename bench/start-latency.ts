@@ -182,7 +182,7 @@ const EXPLAIN: Record<Part, string> = {
   'pod created': 'admitted → pod seen',
   scheduled: 'pod → bound to the node (kube-scheduler)',
   'process started': 'bound → all containers running (node agent: netns, Chrome, sidecar)',
-  Ready: 'running → pod Ready (readiness probe, period 1 s)',
+  Ready: 'running → pod Ready (sidecar and Chrome answer its readiness probe, period 1 s)',
   Running: 'pod Ready → status.readyAt (operator)',
   total: 'create sent → Running',
 };
