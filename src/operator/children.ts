@@ -160,7 +160,12 @@ export function desiredPod({ session: s, config: c, token, timeoutSeconds }: Pod
   };
 }
 
-/** The Service exposes the sidecar's CDP port only; Chrome's own port is never reachable from outside. */
+/**
+ * The Service names the session's sidecar CDP port (`<session>.<namespace>.svc`); Chrome's own port is never
+ * exposed. Headless: its DNS name resolves straight to the pod, which is all a one-pod Service needs, and it
+ * takes no cluster IP and no kube-proxy rules, which at thousands of sessions per cluster is what a ClusterIP
+ * would cost most (IPAddress objects, proxy rule syncs on every node).
+ */
 export function desiredService(s: BrowserSession): V1Service {
   const labels = childLabels(s);
   return {
@@ -174,6 +179,7 @@ export function desiredService(s: BrowserSession): V1Service {
     },
     spec: {
       type: 'ClusterIP',
+      clusterIP: 'None',
       selector: { [LABEL_SESSION]: labels[LABEL_SESSION] ?? '' },
       ports: [{ name: 'cdp', port: CDP_PORT, targetPort: 'cdp' as never, protocol: 'TCP' }],
     },

@@ -146,18 +146,34 @@ export class SessionController {
     this.projectStatus.enqueue(project);
     const waiting = !gone && !isAdmitted(s) && !isTerminal(s);
     this.verdicts.delete(project);
-    // A session that takes or frees a place moves everyone waiting behind it.
-    // Queued in arrival order, so the head of the project's queue is reconciled (admitted) first.
-    if (!waiting) {
-      const behind = this.membersOf(project)
-        .filter((o) => !isAdmitted(o) && !isTerminal(o))
-        .sort(compareArrival);
-      // The sessions that may take freed places jump the queue; the rest only need new positions, which can
-      // wait a moment (and coalesce) rather than delay releases and admissions behind dozens of writes.
-      const heads = Math.max(1, this.projects.get(project)?.spec.concurrency ?? 1);
-      for (const other of behind.slice(heads)) this.queue.addAfter(sessionKey(other), 250);
-      for (const other of behind.slice(0, heads).reverse()) this.queue.addFirst(sessionKey(other));
+    // A session that takes or frees a place can move those waiting behind it.
+    if (!waiting) this.promoteWaiting(project);
+  }
+
+  /**
+   * Order only matters when places are scarce: then the first waiting sessions, as many as there are free
+   * places, jump the work queue (so admission stays first-in first-out), and the queued ones behind them get
+   * their new positions a moment later (coalesced). With room for everyone waiting nobody needs to move, and
+   * moving them anyway costs O(waiting) queue operations per change, which at thousands of sessions is the
+   * operator's whole CPU.
+   */
+  private promoteWaiting(project: string): void {
+    const members = this.membersOf(project);
+    const behind = members.filter((o) => !isAdmitted(o) && !isTerminal(o));
+    let taken = 0;
+    for (const o of members) if (isAdmitted(o) && !isTerminal(o)) taken++;
+    for (const p of this.inflight.values()) if (p === project) taken++;
+    const concurrency = this.projects.get(project)?.spec.concurrency ?? 0;
+    const free = Math.max(0, concurrency - taken);
+    if (free >= behind.length) {
+      // A queued session may be idle in no queue at all; add() of one already queued is a set lookup.
+      for (const other of behind) this.queue.add(sessionKey(other));
+      return;
     }
+    behind.sort(compareArrival);
+    for (const other of behind.slice(0, free).reverse()) this.queue.addFirst(sessionKey(other));
+    for (const other of behind.slice(free))
+      if (other.status?.phase === 'Queued') this.queue.addAfter(sessionKey(other), 250);
   }
 
   private membersOf(project: string): BrowserSession[] {
