@@ -62,7 +62,8 @@ export const defaultConfig: OperatorConfig = {
   namespace: 'browserfleet-system',
   watchNamespace: '',
   identity: '',
-  workers: 4,
+  // Reconciles wait on the API server far more than they compute; more in flight is more throughput.
+  workers: 16,
   sessionKey: '',
   chrome: {
     image: 'browserfleet/chrome:dev',

@@ -81,7 +81,7 @@ export class SessionController {
     this.sessions.onChange((s) => this.onSessionChange(s));
     const toOwner = (obj: V1Pod | V1Service) => {
       const owner = obj.metadata?.ownerReferences?.find((r) => r.controller && r.kind === 'BrowserSession');
-      if (owner) this.queue.add(`${obj.metadata?.namespace}/${owner.name}`);
+      if (owner) this.queue.add(`${obj.metadata?.namespace}/${owner.name}`, { urgent: true });
     };
     this.pods.onChange(toOwner);
     this.services.onChange(toOwner);
@@ -142,9 +142,10 @@ export class SessionController {
     if (gone) members.delete(key);
     else members.add(key);
     if (this.inflight.has(uid) && (gone || isAdmitted(s) || isTerminal(s))) this.inflight.delete(uid);
-    this.queue.add(key);
-    this.projectStatus.enqueue(project);
     const waiting = !gone && !isAdmitted(s) && !isTerminal(s);
+    // Live sessions first: a release or an expiry must not wait behind a backlog of new sessions.
+    this.queue.add(key, { urgent: !waiting });
+    this.projectStatus.enqueue(project);
     this.verdicts.delete(project);
     // A session that takes or frees a place can move those waiting behind it.
     if (!waiting) this.promoteWaiting(project);
@@ -152,7 +153,7 @@ export class SessionController {
 
   /**
    * Order only matters when places are scarce: then the first waiting sessions, as many as there are free
-   * places, jump the work queue (so admission stays first-in first-out), and the queued ones behind them get
+   * places, jump the work queue in order (so admission stays first-in first-out), and the queued ones behind them get
    * their new positions a moment later (coalesced). With room for everyone waiting nobody needs to move, and
    * moving them anyway costs O(waiting) queue operations per change, which at thousands of sessions is the
    * operator's whole CPU.
@@ -171,7 +172,7 @@ export class SessionController {
       return;
     }
     behind.sort(compareArrival);
-    for (const other of behind.slice(0, free).reverse()) this.queue.addFirst(sessionKey(other));
+    for (const other of behind.slice(0, free)) this.queue.add(sessionKey(other), { urgent: true });
     for (const other of behind.slice(free))
       if (other.status?.phase === 'Queued') this.queue.addAfter(sessionKey(other), 250);
   }
@@ -194,7 +195,8 @@ export class SessionController {
       try {
         const requeueAfterMs = await this.reconcile(key);
         this.queue.forget(key);
-        if (requeueAfterMs !== undefined) this.queue.addAfter(key, requeueAfterMs);
+        // A session's own deadlines (expiry, the disconnect grace) are kept on time, whatever the backlog.
+        if (requeueAfterMs !== undefined) this.queue.addAfter(key, requeueAfterMs, { urgent: true });
       } catch (err) {
         this.deps.metrics.reconcileErrors.inc();
         this.deps.log.warn('reconcile failed; retrying with backoff', {
@@ -298,8 +300,7 @@ export class SessionController {
         if (!isAlreadyExists(err)) throw err; // ours from an earlier pass; the cache just hadn't shown it
       }
     };
-    await create(plan.createPod, paths.pods(ns));
-    await create(plan.createService, paths.services(ns));
+    await Promise.all([create(plan.createPod, paths.pods(ns)), create(plan.createService, paths.services(ns))]);
     const remove = async (path: string) => {
       try {
         await client.delete(path);

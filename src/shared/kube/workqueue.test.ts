@@ -94,14 +94,30 @@ describe('WorkQueue', () => {
   });
 });
 
-describe('WorkQueue.addFirst', () => {
-  it('puts a new key at the front and moves a waiting one there', async () => {
+describe('WorkQueue urgent lane', () => {
+  it('serves urgent keys first, in their order, and can make a waiting key urgent', async () => {
     const q = new WorkQueue({ clock: new FakeClock() });
     q.add('a');
     q.add('b');
     q.add('c');
-    q.addFirst('c');
-    q.addFirst('z');
-    expect(await drain(q)).toEqual(['z', 'c', 'a', 'b']);
+    q.add('c', { urgent: true });
+    q.add('z', { urgent: true });
+    q.add('a'); // not made less urgent, not queued twice
+    expect(q.length).toBe(4);
+    expect(await drain(q)).toEqual(['c', 'z', 'a', 'b']);
+  });
+
+  it('keeps the urgency of a key re-added while it is processed, and of a delayed add', async () => {
+    const clock = new FakeClock();
+    const q = new WorkQueue({ clock });
+    q.add('a');
+    const a = (await q.get()) as string;
+    q.add('a', { urgent: true });
+    q.add('b');
+    q.done(a);
+    q.addAfter('c', 100, { urgent: true });
+    q.addAfter('c', 200); // later and not urgent: the earlier, urgent wake-up stays
+    clock.advance(100);
+    expect(await drain(q)).toEqual(['a', 'c', 'b']);
   });
 });
