@@ -152,15 +152,17 @@ export class SessionController {
   }
 
   /**
-   * Order only matters when places are scarce: then the first waiting sessions, as many as there are free
-   * places, jump the work queue in order (so admission stays first-in first-out), and the queued ones behind them get
-   * their new positions a moment later (coalesced). With room for everyone waiting nobody needs to move, and
-   * moving them anyway costs O(waiting) queue operations per change, which at thousands of sessions is the
-   * operator's whole CPU.
+   * Order only matters when places are scarce: then the first waiting sessions (at most as many as there are
+   * free places and workers) go to the urgent lane, the rest that may take a place are queued, and the queued
+   * ones behind them get their new positions a moment later (coalesced). With room for everyone waiting,
+   * nobody needs to move: each is queued once, in the normal lane.
    */
   private promoteWaiting(project: string): void {
     const members = this.membersOf(project);
-    const behind = members.filter((o) => !isAdmitted(o) && !isTerminal(o));
+    // Admissions written but not yet seen are taken places, not waiting sessions.
+    const behind = members.filter(
+      (o) => !isAdmitted(o) && !isTerminal(o) && !this.inflight.has(o.metadata.uid ?? ''),
+    );
     let taken = 0;
     for (const o of members) if (isAdmitted(o) && !isTerminal(o)) taken++;
     for (const p of this.inflight.values()) if (p === project) taken++;
@@ -172,7 +174,11 @@ export class SessionController {
       return;
     }
     behind.sort(compareArrival);
-    for (const other of behind.slice(0, free)) this.queue.add(sessionKey(other), { urgent: true });
+    // Jumping the queue only makes admission prompt (verdicts come from the whole project, in arrival order),
+    // so no more jump than the workers can take at once: the urgent lane is for live sessions' work.
+    const jump = Math.min(free, this.deps.config.workers);
+    for (const other of behind.slice(0, jump)) this.queue.add(sessionKey(other), { urgent: true });
+    for (const other of behind.slice(jump, free)) this.queue.add(sessionKey(other));
     for (const other of behind.slice(free))
       if (other.status?.phase === 'Queued') this.queue.addAfter(sessionKey(other), 250);
   }
@@ -300,7 +306,10 @@ export class SessionController {
         if (!isAlreadyExists(err)) throw err; // ours from an earlier pass; the cache just hadn't shown it
       }
     };
-    await Promise.all([create(plan.createPod, paths.pods(ns)), create(plan.createService, paths.services(ns))]);
+    await Promise.all([
+      create(plan.createPod, paths.pods(ns)),
+      create(plan.createService, paths.services(ns)),
+    ]);
     const remove = async (path: string) => {
       try {
         await client.delete(path);
