@@ -98,6 +98,8 @@ async function main(): Promise<void> {
     BF_LOCALNODE_KUBECONFIG: plane.kubeconfigPath,
     BF_LOCALNODE_NODE_NAME: 'dev-node',
     BF_LOCALNODE_POD_CIDR: POD_CIDR,
+    // Pods reach Services and the API server by cluster IP and DNS name, as in a cluster.
+    BF_LOCALNODE_SERVICE_PROXY: 'true',
     BF_LOCALNODE_STATE_DIR: path.join(DEV_DIR, 'localnode'),
   });
   await waitUntil('the node to be Ready', async () => {

@@ -6,6 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { formatCidr, intToIp, parseCidr } from '../localnode/cidr.js';
 import { createClientCert, createPki, type Pki } from './pki.js';
 import { tool } from './tools.js';
 
@@ -14,6 +15,11 @@ export interface ControlPlaneOptions {
   withControllers?: boolean;
   /** Keep the state directory after stop (for debugging a failed run). */
   keepDir?: boolean;
+  /**
+   * The cluster's service range (default 10.96.0.0/16). Two clusters on one machine whose node agents serve
+   * Services (localnode `serviceProxy`) need different ranges: cluster IPs live on the host.
+   */
+  serviceCIDR?: string;
 }
 
 export interface ControlPlane {
@@ -65,7 +71,9 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   process.on('exit', killAllSync);
 
   try {
-    const pki = await createPki(dir);
+    const serviceCIDR = opts.serviceCIDR ?? '10.96.0.0/16';
+    const range = parseCidr(serviceCIDR);
+    const pki = await createPki(dir, intToIp(range.network + 1));
     phases['certificates'] = Date.now() - started;
     const [etcdClient, etcdPeer, apiPort, kcmPort, schedPort] = (await freePorts(5)) as [
       number,
@@ -98,7 +106,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         'kube-apiserver',
         dir,
         tool('kube-apiserver'),
-        apiserverArgs(pki, apiPort, etcdClient, server),
+        apiserverArgs(pki, apiPort, etcdClient, server, formatCidr(range)),
       ),
     );
     const admin = await createClientCert(dir, 'admin', 'admin', ['system:masters']);
@@ -154,7 +162,13 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   }
 }
 
-function apiserverArgs(pki: Pki, port: number, etcdPort: number, server: string): string[] {
+function apiserverArgs(
+  pki: Pki,
+  port: number,
+  etcdPort: number,
+  server: string,
+  serviceCIDR: string,
+): string[] {
   return [
     `--etcd-servers=http://127.0.0.1:${etcdPort}`,
     '--bind-address=127.0.0.1',
@@ -165,7 +179,7 @@ function apiserverArgs(pki: Pki, port: number, etcdPort: number, server: string)
     `--service-account-issuer=${server}`,
     `--service-account-key-file=${pki.saPub}`,
     `--service-account-signing-key-file=${pki.saKey}`,
-    '--service-cluster-ip-range=10.96.0.0/16',
+    `--service-cluster-ip-range=${serviceCIDR}`,
     '--authorization-mode=Node,RBAC',
     '--allow-privileged=true',
     // A loopback advertise address fails Endpoints validation for the `kubernetes` Service.

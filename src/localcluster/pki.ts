@@ -18,8 +18,11 @@ async function openssl(args: string[], cwd: string): Promise<void> {
   await run('openssl', args, { cwd });
 }
 
-/** A throw-away CA that signs the apiserver's serving cert and every client cert, plus the SA signing key. */
-export async function createPki(dir: string): Promise<Pki> {
+/**
+ * A throw-away CA that signs the apiserver's serving cert and every client cert, plus the SA signing key.
+ * `kubernetesServiceIP`: the first address of the service range, which in-cluster clients dial by IP.
+ */
+export async function createPki(dir: string, kubernetesServiceIP = '10.96.0.1'): Promise<Pki> {
   const p = (f: string) => path.join(dir, f);
   await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key'], dir);
   await openssl(
@@ -44,8 +47,7 @@ export async function createPki(dir: string): Promise<Pki> {
       'basicConstraints=CA:FALSE',
       'keyUsage=digitalSignature,keyEncipherment',
       'extendedKeyUsage=serverAuth',
-      // 10.96.0.1 is the in-cluster `kubernetes` Service address for pods that talk to the API by IP.
-      'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc',
+      `subjectAltName=IP:127.0.0.1,IP:${kubernetesServiceIP},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc`,
       '',
     ].join('\n'),
   );

@@ -21,8 +21,11 @@ declare module 'vitest' {
 
 /** The shared node of the suite: pods that e2e tests create are scheduled here and run as real processes. */
 export const SUITE_NODE = 'suite-node';
+/** The suite node's state: pods' logs are `<dir>/<node>/logs/<namespace>_<pod>_<container>.log`. */
+export const SUITE_STATE_DIR = '/run/bf-suite';
 const SUITE_BRIDGE = 'bfsuite0';
 const SUITE_CIDR = '10.245.0.0/16'; // not make dev's 10.244.0.0/16, so both can run at once
+const SUITE_SERVICE_CIDR = '10.97.0.0/16'; // likewise not make dev's 10.96.0.0/16
 
 let plane: ControlPlane | undefined;
 let node: Localnode | undefined;
@@ -42,7 +45,8 @@ export async function setup(project: TestProject): Promise<void> {
     installCrds(given);
     return;
   }
-  plane = await startControlPlane();
+  // Not make dev's 10.96.0.0/16: both node agents put their cluster's Service addresses on this machine.
+  plane = await startControlPlane({ serviceCIDR: SUITE_SERVICE_CIDR });
   console.log(
     `control plane ready in ${plane.readyMs} ms (${plane.server}); ready at: ${JSON.stringify(plane.phases)}`,
   );
@@ -61,7 +65,8 @@ export async function setup(project: TestProject): Promise<void> {
       kubeconfig: plane.kubeconfigPath,
       podCIDR: SUITE_CIDR,
       bridge: SUITE_BRIDGE,
-      stateDir: '/run/bf-suite',
+      stateDir: SUITE_STATE_DIR,
+      serviceProxy: true,
     },
     { log: createLogger({ component: 'localnode' }) },
   );

@@ -7,7 +7,8 @@ import { Informer } from '../shared/kube/informer.js';
 import { WorkQueue } from '../shared/kube/workqueue.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { type AgentRecord, AgentRegistry } from './agent-registry.js';
-import { AddressPool, cidrContains, isLoopback, parseCidr } from './cidr.js';
+import { AddressPool, type Cidr, cidrContains, isLoopback, parseCidr } from './cidr.js';
+import { ClusterDns } from './cluster-dns.js';
 import type { LocalnodeConfig } from './config.js';
 import type { EnvSources } from './container-env.js';
 import { containerArgv, type ImageRule, mergeImageRules } from './images.js';
@@ -23,7 +24,9 @@ import {
   statusCovers,
 } from './pod-status.js';
 import { parseQuantity } from './quantity.js';
+import { ServiceProxy } from './service-proxy.js';
 import { NodeStateDir } from './state-dir.js';
+import type { VolumeApi } from './volume-files.js';
 
 export const SIMULATE_ANNOTATION = 'browserfleet.dev/localnode-simulate';
 const DEADLINE_MESSAGE = 'Pod was active on the node longer than the specified deadline';
@@ -118,6 +121,9 @@ class LocalnodeAgent implements Localnode {
   private stopping = false;
   /** Set once the state directory is locked: only then may stop() clean up the node's things. */
   private ownsNode = false;
+  private serviceProxy: ServiceProxy | undefined;
+  private dns: ClusterDns | undefined;
+  private serviceEnv: Record<string, string> | undefined;
 
   constructor(
     readonly config: LocalnodeConfig,
@@ -161,6 +167,7 @@ class LocalnodeAgent implements Localnode {
     this.ownsNode = true;
     await this.state.removeLeftovers(this.network, this.log);
     if (this.network) await this.network.ensureBridge();
+    if (this.network && config.serviceProxy) await this.startServices(this.network);
 
     this.events = new EventRecorder(this.client, 'kubelet', config.nodeName, this.log);
     this.registration = new NodeRegistration(
@@ -205,6 +212,64 @@ class LocalnodeAgent implements Localnode {
       bridge: this.network ? config.bridge : undefined,
       pods: this.informer.list().length,
     });
+  }
+
+  /**
+   * kube-proxy's and the cluster DNS's part (config `serviceProxy`): cluster IPs served on the bridge, names
+   * answered on the bridge address, and pods routed to the service range and pointed at that DNS.
+   */
+  private async startServices(network: PodNetwork): Promise<void> {
+    const client = this.api();
+    const cidr = await this.serviceCIDR(client);
+    network.serviceCIDR = cidr;
+    const kubernetes = await client.get<{
+      spec?: { clusterIP?: string; ports?: { name?: string; port: number }[] };
+    }>(paths.service('default', 'kubernetes'));
+    const host = kubernetes.spec?.clusterIP ?? '';
+    const port = String(kubernetes.spec?.ports?.find((p) => p.name === 'https')?.port ?? 443);
+    // What the kubelet sets in every container, service links or not: how in-cluster clients find the API.
+    this.serviceEnv = {
+      KUBERNETES_SERVICE_HOST: host,
+      KUBERNETES_SERVICE_PORT: port,
+      KUBERNETES_SERVICE_PORT_HTTPS: port,
+      KUBERNETES_PORT: `tcp://${host}:${port}`,
+      [`KUBERNETES_PORT_${port}_TCP`]: `tcp://${host}:${port}`,
+      [`KUBERNETES_PORT_${port}_TCP_PROTO`]: 'tcp',
+      [`KUBERNETES_PORT_${port}_TCP_PORT`]: port,
+      [`KUBERNETES_PORT_${port}_TCP_ADDR`]: host,
+    };
+    const server = client.serverUrl;
+    this.serviceProxy = new ServiceProxy({
+      client,
+      bridge: this.config.bridge,
+      serviceCIDR: cidr,
+      apiServer: { ip: server.hostname, port: Number(server.port || 443) },
+      ip: (args) => network.ip(args),
+      log: this.log,
+    });
+    await this.serviceProxy.start();
+    this.dns = await ClusterDns.start({
+      host: network.gateway,
+      domain: this.config.clusterDomain,
+      lookup: this.serviceProxy.lookup,
+      log: this.log,
+    });
+  }
+
+  private async serviceCIDR(client: KubeClient): Promise<Cidr> {
+    if (this.config.serviceCIDR) return parseCidr(this.config.serviceCIDR);
+    try {
+      const sc = await client.get<{ spec?: { cidrs?: string[] } }>(
+        '/apis/networking.k8s.io/v1/servicecidrs/kubernetes',
+      );
+      const v4 = sc.spec?.cidrs?.find((c) => !c.includes(':'));
+      if (v4) return parseCidr(v4);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    throw new Error(
+      'serviceProxy: the cluster has no ServiceCIDR "kubernetes"; set serviceCIDR in the config',
+    );
   }
 
   /** Kills and removes whatever an agent that died without cleaning up left on this machine. */
@@ -272,6 +337,11 @@ class LocalnodeAgent implements Localnode {
         'ephemeral-storage': parseQuantity('100Gi'),
       },
       envSources: this.envSources(),
+      volumeApi: this.volumeApi(),
+      ...(this.dns && this.network
+        ? { clusterDNS: { nameserver: this.network.gateway, domain: this.config.clusterDomain } }
+        : {}),
+      ...(this.serviceEnv ? { serviceEnv: this.serviceEnv } : {}),
       podsDir: this.state.podsDir,
       linksDir: this.state.linksDir,
       logsDir: this.state.logsDir,
@@ -314,6 +384,26 @@ class LocalnodeAgent implements Localnode {
         return Object.fromEntries(
           Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
         );
+      },
+    };
+  }
+
+  private volumeApi(): VolumeApi {
+    return {
+      get: async <T>(path: string) => {
+        try {
+          return await this.api().get<T>(path);
+        } catch (e) {
+          if (isNotFound(e)) return undefined;
+          throw e;
+        }
+      },
+      requestToken: async (namespace, serviceAccount, spec) => {
+        const tr = await this.api().create<{ status: { token: string; expirationTimestamp: string } }>(
+          `/api/v1/namespaces/${namespace}/serviceaccounts/${serviceAccount}/token`,
+          { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec },
+        );
+        return { token: tr.status.token, expirationTimestamp: new Date(tr.status.expirationTimestamp) };
       },
     };
   }
@@ -499,6 +589,8 @@ class LocalnodeAgent implements Localnode {
     await this.informer?.stop().catch(() => undefined);
     this.queue.shutDown();
     await Promise.all(this.workers);
+    await this.dns?.stop();
+    await this.serviceProxy?.stop();
     if (!cleanup || !this.ownsNode) {
       for (const rt of this.runtimes.values()) rt.detach();
       this.client?.close();

@@ -42,6 +42,15 @@ export interface LocalnodeConfig {
   nodeStatusIntervalSeconds: number;
   /** Pods reconciled in parallel. */
   workers: number;
+  /**
+   * Also stand in for kube-proxy and the cluster DNS (src/localnode/service-proxy.ts, cluster-dns.ts), so that
+   * pods reach Services and the API server by their cluster addresses and names. At most one agent per
+   * machine and cluster may do this.
+   */
+  serviceProxy: boolean;
+  /** The cluster's service range; empty = read from the API server's ServiceCIDR `kubernetes`. */
+  serviceCIDR: string;
+  clusterDomain: string;
   ipPath: string;
   setprivPath: string;
 }
@@ -78,6 +87,9 @@ export function defaultConfig(): LocalnodeConfig {
     leaseDurationSeconds: 40,
     nodeStatusIntervalSeconds: 60,
     workers: 16,
+    serviceProxy: false,
+    serviceCIDR: '',
+    clusterDomain: 'cluster.local',
     ipPath: findBinary('ip'),
     setprivPath: findBinary('setpriv'),
   };
@@ -98,6 +110,7 @@ const ENV_OVERRIDES: [string, string][] = [
   ['BF_LOCALNODE_PODS', 'allocatable.pods'],
   ['BF_LOCALNODE_SIMULATE', 'simulate'],
   ['BF_LOCALNODE_NODE_IP', 'nodeIP'],
+  ['BF_LOCALNODE_SERVICE_PROXY', 'serviceProxy'],
 ];
 
 const FLAGS: Record<string, string> = {
@@ -274,6 +287,20 @@ export function validateConfig(c: LocalnodeConfig): LocalnodeConfig {
   int('leaseDurationSeconds', c.leaseDurationSeconds, 4, 3600);
   int('nodeStatusIntervalSeconds', c.nodeStatusIntervalSeconds, 1, 3600);
   int('workers', c.workers, 1, 256);
+  if (typeof c.serviceProxy !== 'boolean') fail('serviceProxy', 'true or false', c.serviceProxy);
+  if (c.serviceProxy && c.simulate)
+    fail('serviceProxy', 'false when simulate is true (no pod network)', true);
+  if (typeof c.serviceCIDR !== 'string') fail('serviceCIDR', 'an IPv4 CIDR or empty', c.serviceCIDR);
+  if (c.serviceCIDR) {
+    try {
+      c.serviceCIDR = formatCidr(parseCidr(c.serviceCIDR));
+    } catch (e) {
+      fail('serviceCIDR', `an IPv4 CIDR (${e instanceof Error ? e.message : ''})`, c.serviceCIDR);
+    }
+  }
+  if (typeof c.clusterDomain !== 'string' || !DNS_SUBDOMAIN.test(c.clusterDomain)) {
+    fail('clusterDomain', 'a lowercase DNS name', c.clusterDomain);
+  }
   str('ipPath', c.ipPath);
   str('setprivPath', c.setprivPath);
   return c;

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdir, readlink, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { type Cidr, cidrsOverlap, formatCidr, intToIp, ipToInt } from './cidr.js';
 
 /**
@@ -18,6 +18,13 @@ export interface NetworkOptions {
   bridge: string;
   cidr: Cidr;
   nodeName: string;
+  /** Routed to the bridge from every pod, where the node's service proxy serves the cluster IPs. */
+  serviceCIDR?: Cidr;
+}
+
+/** `ip netns exec` bind-mounts the files of /etc/netns/<namespace>/ over /etc/ (iproute2's convention). */
+export function netnsEtcDir(netns: string): string {
+  return `/etc/netns/${netns}`;
 }
 
 export interface Sandbox {
@@ -37,11 +44,14 @@ export class IpCommandError extends Error {}
 export class PodNetwork {
   readonly alias: string;
   readonly netnsPrefix: string;
+  /** Routed to the bridge from every pod created from now on (set when the node's service proxy starts). */
+  serviceCIDR: Cidr | undefined;
 
   constructor(private readonly opts: NetworkOptions) {
     const tag = nodeTag(opts.nodeName);
     this.alias = `browserfleet-localnode/${opts.nodeName}/${tag}`;
     this.netnsPrefix = `bf-${tag}-`;
+    this.serviceCIDR = opts.serviceCIDR;
   }
 
   get gateway(): string {
@@ -143,7 +153,8 @@ export class PodNetwork {
     await this.ip(['link', 'del', this.opts.bridge]);
   }
 
-  async createSandbox(podUid: string, ip: string): Promise<Sandbox> {
+  /** `resolvConf`: the pod's /etc/resolv.conf, as every container in it (entered with `ip netns exec`) sees it. */
+  async createSandbox(podUid: string, ip: string, resolvConf?: string): Promise<Sandbox> {
     const netns = this.netnsName(podUid);
     const veth = this.vethName(podUid);
     await this.destroySandbox(netns, veth);
@@ -160,10 +171,18 @@ export class PodNetwork {
     );
     await this.ip(
       ['-n', netns, '-batch', '-'],
-      [`addr add ${ip}/${this.opts.cidr.prefix} dev eth0`, 'link set eth0 up', 'link set lo up', ''].join(
-        '\n',
-      ),
+      [
+        `addr add ${ip}/${this.opts.cidr.prefix} dev eth0`,
+        'link set eth0 up',
+        'link set lo up',
+        ...(this.serviceCIDR ? [`route add ${formatCidr(this.serviceCIDR)} via ${this.gateway}`] : []),
+        '',
+      ].join('\n'),
     );
+    if (resolvConf !== undefined) {
+      await mkdir(netnsEtcDir(netns), { recursive: true });
+      await writeFile(`${netnsEtcDir(netns)}/resolv.conf`, resolvConf);
+    }
     const netnsInode = (await stat(`/run/netns/${netns}`)).ino;
     return { netns, veth, netnsInode, ip };
   }
@@ -180,6 +199,7 @@ export class PodNetwork {
         .catch(() => undefined));
     if (inode !== undefined) await killNetnsProcesses(inode);
     await this.ip(['netns', 'del', netns]).catch(ignoreMissing);
+    await rm(netnsEtcDir(netns), { recursive: true, force: true });
     if ((await this.linkAlias(veth)) === this.alias)
       await this.ip(['link', 'del', veth]).catch(ignoreMissing);
   }
@@ -207,6 +227,10 @@ export class PodNetwork {
       if (keep.has(netns)) continue;
       await this.destroySandbox(netns, this.vethName(netns.slice(this.netnsPrefix.length)));
       removed.push(netns);
+    }
+    for (const netns of await readdir('/etc/netns').catch(() => [] as string[])) {
+      if (netns.startsWith(this.netnsPrefix) && !keep.has(netns))
+        await rm(netnsEtcDir(netns), { recursive: true, force: true });
     }
     const keptVeths = new Set([...keep].map((n) => this.vethName(n.slice(this.netnsPrefix.length))));
     for (const veth of await this.listVeths()) {

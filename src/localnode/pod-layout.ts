@@ -81,7 +81,7 @@ export function containerPathMappings(pod: V1Pod, container: V1Container, layout
   const out: PathMapping[] = [];
   for (const m of container.volumeMounts ?? []) {
     const mountPath = trimSlash(m.mountPath);
-    if (mountPath === '/dev/shm' || mountPath === '') continue;
+    if (mountPath === '/dev/shm' || mountPath === '' || isBindMounted(mountPath)) continue;
     const v = volumes.get(m.name);
     const base = v?.hostPath ? trimSlash(v.hostPath.path) : layout.volume(m.name);
     out.push({ containerPath: mountPath, hostPath: m.subPath ? join(base, m.subPath) : base });
@@ -92,6 +92,55 @@ export function containerPathMappings(pod: V1Pod, container: V1Container, layout
   // A container's /tmp is its own in a real runtime; sharing the host's would let pods collide (Chrome profiles).
   if (!has('/tmp')) out.push({ containerPath: '/tmp', hostPath: layout.tmp(container.name) });
   return out.sort((a, b) => b.containerPath.length - a.containerPath.length);
+}
+
+/**
+ * Secrets live where programs open them without being told: the service-account token's
+ * /var/run/secrets/kubernetes.io/serviceaccount above all (client libraries read it for in-cluster config).
+ * Rewriting cannot reach those paths, so volumes mounted under these roots are bind-mounted at their real path
+ * in the container's own mount namespace instead.
+ */
+const BIND_MOUNT_ROOTS = ['/var/run/secrets', '/run/secrets'];
+
+export function isBindMounted(mountPath: string): boolean {
+  return BIND_MOUNT_ROOTS.some((r) => mountPath === r || mountPath.startsWith(`${r}/`));
+}
+
+export interface BindMount {
+  source: string;
+  target: string;
+}
+
+export function containerBindMounts(pod: V1Pod, container: V1Container, layout: PodLayout): BindMount[] {
+  const volumes = new Map((pod.spec?.volumes ?? []).map((v) => [v.name, v]));
+  return (container.volumeMounts ?? [])
+    .filter((m) => isBindMounted(trimSlash(m.mountPath)))
+    .map((m) => {
+      const v = volumes.get(m.name);
+      const base = v?.hostPath ? trimSlash(v.hostPath.path) : layout.volume(m.name);
+      return { source: m.subPath ? join(base, m.subPath) : base, target: trimSlash(m.mountPath) };
+    });
+}
+
+/**
+ * The argv prefix that makes the bind mounts (read-only) and then execs the container's program, keeping its
+ * PID. Inside `ip netns exec` the process already has a mount namespace of its own (whose mounts never reach the
+ * host); a hostNetwork pod gets one from `unshare`. The mount point is created on the host if missing (an
+ * empty directory, as a runtime's image would have).
+ */
+export function mountWrapper(mounts: readonly BindMount[], hostNetwork: boolean): string[] {
+  if (mounts.length === 0) return [];
+  const script =
+    'while [ "$1" != -- ]; do mkdir -p "$2" && mount --bind -o ro "$1" "$2" || exit 126; shift 2; done; shift; exec "$@"';
+  return [
+    ...(hostNetwork ? ['unshare', '--mount', '--propagation', 'private'] : []),
+    '/bin/sh',
+    '-c',
+    script,
+    'mount',
+    ...mounts.flatMap((m) => [m.source, m.target]),
+    '--',
+  ];
 }
 
 function trimSlash(p: string): string {

@@ -29,6 +29,7 @@ const events: { reason: string; message: string }[] = [];
 let base: string;
 const linksDir = `/run/bfl/rt-${suffix}`;
 const runtimes: PodRuntime[] = [];
+const apiObjects = new Map<string, unknown>();
 
 function deps(): RuntimeDeps {
   return {
@@ -42,6 +43,14 @@ function deps(): RuntimeDeps {
     hostIP: pool.gateway,
     allocatable: { cpu: 4, memory: 2 ** 33, 'ephemeral-storage': 2 ** 36 },
     envSources: { configMap: async () => undefined, secret: async () => undefined },
+    // Unit scope: the runtime's side of volumes (files, modes, bind mounts); the real API is localnode.test.ts's.
+    volumeApi: {
+      get: async <T>(path: string) => apiObjects.get(path) as T | undefined,
+      requestToken: async (ns, sa, spec) => ({
+        token: `token-for-${ns}/${sa}/${spec.boundObjectRef.name}`,
+        expirationTimestamp: new Date(Date.now() + spec.expirationSeconds * 1000),
+      }),
+    },
     podsDir: join(base, 'pods'),
     linksDir,
     logsDir: join(base, 'logs'),
@@ -118,6 +127,77 @@ describe('PodRuntime', () => {
     await network.removeBridge();
     await rm(base, { recursive: true, force: true });
     await rm(linksDir, { recursive: true, force: true });
+  });
+
+  it('writes projected and configMap volumes; the token is bind-mounted where client libraries look', async () => {
+    apiObjects.set('/api/v1/namespaces/test/configmaps/kube-root-ca.crt', { data: { 'ca.crt': 'CA PEM' } });
+    apiObjects.set('/api/v1/namespaces/test/configmaps/app', { data: { 'app.yaml': 'a: 1' } });
+    const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
+    const pod = shellPod(
+      [
+        {
+          name: 'c',
+          image: 'localnode/shell',
+          args: [
+            `cat ${sa}/token; echo; cat ${sa}/ca.crt; echo; cat ${sa}/namespace; echo; cat /etc/app/app.yaml`,
+          ],
+          volumeMounts: [
+            { name: 'kube-api-access', mountPath: sa, readOnly: true },
+            { name: 'config', mountPath: '/etc/app' },
+          ],
+        },
+      ],
+      {
+        serviceAccountName: 'robot',
+        volumes: [
+          {
+            name: 'kube-api-access',
+            projected: {
+              defaultMode: 0o644,
+              sources: [
+                { serviceAccountToken: { path: 'token', expirationSeconds: 3607 } },
+                { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+                {
+                  downwardAPI: {
+                    items: [{ path: 'namespace', fieldRef: { fieldPath: 'metadata.namespace' } }],
+                  },
+                },
+              ],
+            },
+          },
+          { name: 'config', configMap: { name: 'app' } },
+        ],
+      },
+    );
+    const rt = run(pod);
+    await until('exited', () => appStatus(pod, rt).state.terminated);
+    expect(appStatus(pod, rt).state.terminated?.['exitCode']).toBe(0);
+    const log = (await readFile(rt.layout.log('c'), 'utf8')).split('\n');
+    expect(log.slice(0, 4)).toEqual([`token-for-test/robot/${pod.metadata?.name}`, 'CA PEM', 'test', 'a: 1']);
+    // The mount stayed in the container's namespace: the host's directory is (still) empty.
+    expect(existsSync(`${sa}/token`)).toBe(false);
+  });
+
+  it('keeps a pod whose ConfigMap volume is missing in ContainerCreating, with a FailedMount event', async () => {
+    const pod = shellPod(
+      [
+        {
+          name: 'c',
+          image: 'localnode/shell',
+          args: ['true'],
+          volumeMounts: [{ name: 'v', mountPath: '/cfg' }],
+        },
+      ],
+      {
+        volumes: [{ name: 'v', configMap: { name: 'absent' } }],
+      },
+    );
+    const rt = run(pod);
+    await until('event', () =>
+      events.find((e) => e.reason === 'FailedMount' && e.message.includes('"absent"')),
+    );
+    expect(appStatus(pod, rt).state.waiting?.['reason']).toBe('ContainerCreating');
+    apiObjects.set('/api/v1/namespaces/test/configmaps/absent', { data: {} });
   });
 
   it('runs a shell pod in its own namespace, turns Ready by its probe, and reports its exit and message', async () => {

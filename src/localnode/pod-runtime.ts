@@ -12,12 +12,20 @@ import {
 } from './container-env.js';
 import { containerArgv, type ImageRule, type ImageVars } from './images.js';
 import type { PodNetwork, Sandbox } from './network.js';
-import { containerPathMappings, type PathMapping, PodLayout, rewritePaths } from './pod-layout.js';
+import {
+  containerBindMounts,
+  containerPathMappings,
+  mountWrapper,
+  type PathMapping,
+  PodLayout,
+  rewritePaths,
+} from './pod-layout.js';
 import type { ContainerSnapshot, ContainerState, PodSnapshot, TerminatedState } from './pod-status.js';
 import { type ProbeKind, type ProbeTarget, ProbeWorker } from './probes.js';
 import { ContainerProcess, DEFAULT_PATH, type ProcessExit, StartError } from './process-runner.js';
 import { type RunAs, runAsFor, setprivArgs } from './security.js';
 import { type PodRecord, writeJsonAtomic } from './state-dir.js';
+import { hasFiles, MissingVolumeSourceError, type VolumeApi, writeVolumeFiles } from './volume-files.js';
 
 /**
  * The node-side life of one pod: its sandbox (namespace, address, directory), its containers as process
@@ -38,6 +46,11 @@ export interface RuntimeDeps {
   hostIP: string;
   allocatable: PodFacts['allocatable'];
   envSources: EnvSources;
+  volumeApi: VolumeApi;
+  /** Set when this node serves cluster DNS: pods with dnsPolicy ClusterFirst resolve through it. */
+  clusterDNS?: { nameserver: string; domain: string };
+  /** What the kubelet gives every container: the `kubernetes` Service's KUBERNETES_SERVICE_HOST and so on. */
+  serviceEnv?: Readonly<Record<string, string>>;
   podsDir: string;
   /** Short symlinks to pod directories (see PodLayout); absent = containers see the real paths. */
   linksDir?: string;
@@ -55,6 +68,8 @@ type ContainerKind = 'init' | 'sidecar' | 'app';
 const BACKOFF_RESET_MS = 10 * 60 * 1000;
 /** How long to wait before retrying a container whose ConfigMap/Secret was missing. */
 const CONFIG_RETRY_MS = 10_000;
+/** Volume sources are often created just after the pod (kube-root-ca.crt in a new namespace): retry soon. */
+const VOLUME_RETRY_MS = 1000;
 const MAX_MESSAGE_BYTES = 4096;
 
 class ContainerRuntime {
@@ -117,6 +132,9 @@ export class PodRuntime {
   private readonly containers: ContainerRuntime[];
   private pod: V1Pod;
   private prepared = false;
+  private volumesWritten = false;
+  private volumeTimer: NodeJS.Timeout | undefined;
+  private lastMountFailure = '';
   private stopping: { killAt: number; timer: NodeJS.Timeout | undefined } | undefined;
   private removed = false;
   private detached = false;
@@ -205,6 +223,7 @@ export class PodRuntime {
     this.pod = pod;
     if (this.stopping || this.failure || this.detached) return;
     if (!this.prepared) await this.prepare();
+    if (!this.volumesWritten && !(await this.writeVolumes())) return;
     const nowMs = now.getTime();
     const policy = pod.spec?.restartPolicy ?? 'Always';
     const apps = this.containers.filter((c) => c.kind === 'app');
@@ -305,7 +324,7 @@ export class PodRuntime {
     if (!this.hostNetwork && !this.sandbox) {
       if (!this.deps.network) throw new Error('pod networking is disabled on this node (simulate mode)');
       try {
-        this.sandbox = await this.deps.network.createSandbox(this.uid, this.ip);
+        this.sandbox = await this.deps.network.createSandbox(this.uid, this.ip, this.resolvConf());
       } catch (e) {
         await this.deps.network.destroySandbox(
           this.deps.network.netnsName(this.uid),
@@ -319,6 +338,62 @@ export class PodRuntime {
     }
     this.prepared = true;
     await this.writeRecord();
+  }
+
+  /** /etc/resolv.conf as the kubelet writes it for dnsPolicy ClusterFirst; undefined = the host's. */
+  private resolvConf(): string | undefined {
+    const dns = this.deps.clusterDNS;
+    const policy = this.pod.spec?.dnsPolicy ?? 'ClusterFirst';
+    if (!dns || (policy !== 'ClusterFirst' && policy !== 'ClusterFirstWithHostNet')) return undefined;
+    const ns = this.pod.metadata?.namespace ?? 'default';
+    return [
+      `nameserver ${dns.nameserver}`,
+      `search ${ns}.svc.${dns.domain} svc.${dns.domain} ${dns.domain}`,
+      'options ndots:5',
+      '',
+    ].join('\n');
+  }
+
+  /**
+   * Writes the files of configMap, secret, downwardAPI and projected volumes. A missing source keeps the pod
+   * in ContainerCreating and is retried, as the kubelet does (with a FailedMount event); tokens are renewed
+   * before they expire. False while the volumes are not ready.
+   */
+  private async writeVolumes(): Promise<boolean> {
+    clearTimeout(this.volumeTimer);
+    let refreshAt: number | undefined;
+    try {
+      for (const v of this.pod.spec?.volumes ?? []) {
+        if (!hasFiles(v)) continue;
+        const written = await writeVolumeFiles(
+          this.pod,
+          v,
+          this.layout.volume(v.name),
+          this.deps.volumeApi,
+          this.facts(),
+        );
+        if (written.refreshAt !== undefined) refreshAt = Math.min(refreshAt ?? Infinity, written.refreshAt);
+      }
+    } catch (e) {
+      if (!(e instanceof MissingVolumeSourceError)) throw e;
+      if (e.message !== this.lastMountFailure) {
+        this.lastMountFailure = e.message;
+        this.deps.event(this.pod, 'Warning', 'FailedMount', `MountVolume.SetUp failed for ${e.message}`);
+      }
+      this.volumeTimer = setTimeout(() => this.onChange(), VOLUME_RETRY_MS);
+      return false;
+    }
+    this.volumesWritten = true;
+    if (refreshAt !== undefined) {
+      this.volumeTimer = setTimeout(
+        () =>
+          void this.writeVolumes().catch((err) =>
+            this.deps.log.warn('Token renewal failed', { pod: this.key, err }),
+          ),
+        Math.max(1000, refreshAt - Date.now()),
+      );
+    }
+    return true;
   }
 
   private writeRecord(): Promise<void> {
@@ -405,13 +480,17 @@ export class PodRuntime {
     const mappings = containerPathMappings(pod, c.spec, this.layout);
     const rewrite = (s: string) => rewritePaths(s, mappings);
     const runAs = runAsFor(pod, c.spec);
-    const wrapper = setprivArgs(runAs, this.deps.setprivPath);
+    const wrapper = [
+      ...mountWrapper(containerBindMounts(pod, c.spec, this.layout), this.hostNetwork),
+      ...setprivArgs(runAs, this.deps.setprivPath),
+    ];
     await this.prepareContainerFiles(c.name, mappings, runAs);
     const fullEnv: Record<string, string> = {
       PATH: DEFAULT_PATH,
       HOSTNAME: pod.metadata?.name ?? '',
       HOME: this.layout.home(c.name),
       TMPDIR: rewrite('/tmp'),
+      ...this.deps.serviceEnv,
     };
     for (const [k, v] of env) fullEnv[k] = rewrite(v);
     const cwd = c.spec.workingDir ? rewrite(c.spec.workingDir) : this.layout.home(c.name);
@@ -621,6 +700,7 @@ export class PodRuntime {
     if (this.stopping) clearTimeout(this.stopping.timer);
     const first = !this.stopping;
     this.stopping = { killAt, timer: undefined };
+    clearTimeout(this.volumeTimer);
     for (const c of this.containers) {
       c.stopProbes();
       c.nextStartAt = undefined;
@@ -672,6 +752,7 @@ export class PodRuntime {
   /** Forgets everything without stopping anything: what a crashing agent does (tests use it to simulate one). */
   detach(): void {
     this.detached = true;
+    clearTimeout(this.volumeTimer);
     clearTimeout(this.stopping?.timer);
     for (const c of this.containers) {
       c.stopProbes();

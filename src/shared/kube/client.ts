@@ -58,6 +58,11 @@ export class KubeClient {
     return new KubeClient(kc, new URL(cluster.server), tls);
   }
 
+  /** The API server this client talks to. */
+  get serverUrl(): URL {
+    return new URL(this.server.href);
+  }
+
   get totalRequests(): number {
     let n = 0;
     for (const v of this.requestsByVerb.values()) n += v;
