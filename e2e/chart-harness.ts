@@ -29,7 +29,7 @@ export interface RunResult {
   stderr: string;
 }
 
-// One scratch directory per test process: helm's cache and config (kept out of HOME), values files, stand-ins.
+// One scratch directory per test process: helm's cache and config (kept out of HOME), values files.
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'bf-chart-test-'));
 const helmHome = path.join(scratch, 'helm');
 

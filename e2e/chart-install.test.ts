@@ -1,4 +1,3 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,10 +7,10 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BrowserProject, BrowserSession } from '../src/api/index.js';
-import { freePorts } from '../src/localcluster/control-plane.js';
 import { repoRoot } from '../src/localcluster/tools.js';
+import { SUITE_NODE } from '../src/localcluster/vitest-global-setup.js';
 import { isNotFound, type KubeClient, paths } from '../src/shared/kube/client.js';
-import { kubectl, kubectlBin, testClient, testKubeconfig, uniqueName } from '../src/testing/cluster.js';
+import { kubectl, testClient, uniqueName } from '../src/testing/cluster.js';
 import { waitFor } from '../src/testing/wait.js';
 import {
   chartDir,
@@ -24,145 +23,31 @@ import {
   removeScratch,
   writeTemp,
 } from './chart-harness.js';
-import { ChartStandIns } from './chart-standins.js';
 
 /**
  * The chart's life in a cluster: `helm install`, `helm test`, a session through the installed gateway with the
  * official Browserbase SDK and Playwright, `helm upgrade` with changed values while that session runs (it must
  * survive), and `helm uninstall` (nothing may be left but the CRDs).
  *
- * Two ways to run it:
- * - on the suite's local control plane, with the chart's operator and gateway pods played by host processes
- *   (e2e/chart-standins.ts says exactly what is played and why), browser pods and the helm test pod on the local
- *   node agent; runs by default;
- * - with the chart's pods running in the cluster itself (BF_TEST_CHART_IN_CLUSTER=1 with BF_TEST_KUBECONFIG
- *   naming a cluster whose nodes have the images of `make images`, and BF_TEST_SITE_HOST an address of this
- *   machine that pods can reach). Skipped otherwise: the local node agent cannot run pods that use the API
- *   server from inside — it materialises no service-account token or ConfigMap volume (src/localnode/README.md),
- *   sets no KUBERNETES_SERVICE_HOST, and has no Service network and no route from a pod to the API server.
+ * Every pod of the release runs for real on the suite's node agent: the operator and gateway with the chart's
+ * ServiceAccounts (bound tokens, so the API server enforces the chart's RBAC), its ConfigMaps as config files,
+ * reaching the API server and each other through cluster IPs and cluster DNS names (the agent's service proxy);
+ * the browser pods and the helm test pod likewise. The test reaches the gateway as anyone on a node would: at
+ * its Service's cluster IP (pinned through `gateway.service.clusterIP`, so `publicUrl` can name it).
  */
 
 const version = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
   .version;
 
-interface Platform {
-  /** Values that place the release on this platform. */
-  values(): Record<string, unknown>;
-  /** What the SDK uses as its base URL. */
-  publicUrl: string;
-  /** Where browser pods reach the test site. */
-  siteHost: string;
-  /** After `helm install`: the operator and gateway are ready. */
-  started(release: string, namespace: string): Promise<void>;
-  /** After `helm upgrade`: the operator and gateway run their new templates. */
-  rolled(): Promise<void>;
-  stop(): Promise<void>;
+/** A cluster IP in the static band of the suite's service range (the allocator hands out the rest first). */
+function pinnedGatewayIP(): string {
+  return `10.97.0.${100 + Math.floor(Math.random() * 150)}`;
 }
 
-/** The local control plane: processes play the chart's pods (they stay Pending on a node that does not exist). */
-async function standInPlatform(client: KubeClient): Promise<Platform> {
-  const host = inject('podNetworkHostIP');
-  const [gatewayPort, reportPort] = (await freePorts(2, host)) as [number, number];
-  let standIns: ChartStandIns | undefined;
-  const nowhere = { nodeSelector: { 'browserfleet.dev/test': 'no-node-runs-this-pod' } };
-  return {
-    publicUrl: `http://${host}:${gatewayPort}`,
-    siteHost: host,
-    values() {
-      return {
-        operator: { ...nowhere, reportUrl: `http://${host}:${reportPort}/v1/report` },
-        gateway: { ...nowhere, publicUrl: `http://${host}:${gatewayPort}` },
-        tests: { gatewayUrl: `http://${host}:${gatewayPort}` },
-      };
-    },
-    async started(release, namespace) {
-      standIns = await ChartStandIns.start({
-        client,
-        namespace,
-        fullname: `${release}-browserfleet`,
-        host,
-        gatewayPort,
-        reportPort,
-      });
-    },
-    async rolled() {
-      await standIns?.roll();
-    },
-    async stop() {
-      await standIns?.stop();
-      standIns = undefined;
-    },
-  };
-}
-
-/** A real cluster: the chart's own pods, reached through `kubectl port-forward`. */
-async function inClusterPlatform(): Promise<Platform> {
-  const siteHost = process.env['BF_TEST_SITE_HOST'] ?? '';
-  if (!siteHost)
-    throw new Error('BF_TEST_SITE_HOST must name an address of this machine that pods can reach');
-  const [localPort] = (await freePorts(1)) as [number];
-  let forward: ChildProcess | undefined;
-  let release = '';
-  let namespace = '';
-  const rollout = async () => {
-    for (const component of ['operator', 'gateway'])
-      await kubectl([
-        'rollout',
-        'status',
-        `deployment/${release}-browserfleet-${component}`,
-        '-n',
-        namespace,
-        '--timeout=300s',
-      ]);
-  };
-  const portForward = async () => {
-    forward?.kill();
-    forward = spawn(kubectlBin(), [
-      '--kubeconfig',
-      testKubeconfig(),
-      'port-forward',
-      '-n',
-      namespace,
-      `svc/${release}-browserfleet-gateway`,
-      `${localPort}:80`,
-    ]);
-    await waitFor(
-      'port-forward',
-      async () =>
-        (await fetch(`http://127.0.0.1:${localPort}/v1/sessions`).catch(() => undefined)) !== undefined,
-    );
-  };
-  return {
-    publicUrl: `http://127.0.0.1:${localPort}`,
-    siteHost,
-    values() {
-      return {
-        gateway: { publicUrl: `http://127.0.0.1:${localPort}` },
-        // The test site is on a private address, which browser pods may not reach by default.
-        networkPolicy: {
-          browserEgress: { extra: [{ to: [{ ipBlock: { cidr: `${siteHost}/32` } }] }] },
-        },
-      };
-    },
-    async started(r, ns) {
-      release = r;
-      namespace = ns;
-      await rollout();
-      await portForward();
-    },
-    async rolled() {
-      await rollout();
-      await portForward();
-    },
-    async stop() {
-      forward?.kill();
-    },
-  };
-}
-
-function lifecycle(makePlatform: (client: KubeClient) => Promise<Platform>): void {
+function lifecycle(): void {
   let client: KubeClient;
-  let platform: Platform;
+  const gatewayIP = pinnedGatewayIP();
+  const publicUrl = `http://${gatewayIP}`;
   let ns: { names: string[]; cleanup: () => Promise<void> };
   let site: { url: string; close(): Promise<void> };
   let R: string; // release namespace
@@ -183,9 +68,9 @@ function lifecycle(makePlatform: (client: KubeClient) => Promise<Platform>): voi
     writeTemp('values.yaml', {
       // Serve only the project's namespace, so this release never acts on other test files' sessions.
       watchNamespace: P,
-      ...merge(platform.values(), {
+      ...merge(onSuiteNode, {
         operator: { workers: changes.workers, disconnectGraceMs: 500 },
-        gateway: { createWaitMs: 6000 },
+        gateway: { createWaitMs: 6000, publicUrl, service: { clusterIP: gatewayIP } },
         browser: {
           resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '2Gi' } },
           podAnnotations: {
@@ -219,16 +104,24 @@ function lifecycle(makePlatform: (client: KubeClient) => Promise<Platform>): voi
     ).data,
   });
 
+  /** Waits for both Deployments to have rolled out their current template, then for the gateway's address. */
+  const rolledOut = async () => {
+    for (const component of ['operator', 'gateway'])
+      await kubectl(['rollout', 'status', `deployment/${fullname}-${component}`, '-n', R, '--timeout=300s']);
+    await waitFor(
+      'the gateway at its cluster IP',
+      async () => (await fetch(`${publicUrl}/v1/sessions`).catch(() => undefined))?.status === 401,
+    );
+  };
+
   beforeAll(async () => {
     client = await testClient();
-    platform = await makePlatform(client);
     ns = await freshNamespaces(client, 'bf-chart-life', 2);
     [R, P] = ns.names as [string, string];
-    site = await startSite(platform.siteHost);
+    site = await startSite(inject('podNetworkHostIP'));
   });
 
   afterAll(async () => {
-    await platform?.stop();
     await helm(['uninstall', release, '--namespace', R, '--wait']);
     await client?.request('DELETE', paths.sessions(P)).catch(() => undefined);
     await site?.close();
@@ -247,15 +140,36 @@ function lifecycle(makePlatform: (client: KubeClient) => Promise<Platform>): voi
       await valuesFor({ concurrency: 4, workers: 4, annotations: {} }),
     ]);
     // NOTES tell the user where the API is and how to read the project's key.
-    expect(out).toContain(platform.publicUrl);
+    expect(out).toContain(publicUrl);
     expect(out).toContain(`kubectl -n ${P} get secret ${fullname}-${project}-api-key`);
-    await platform.started(release, R);
+    await rolledOut();
+    // Real pods on the node agent, each with its own bound service-account token.
+    const pods = (await client.get<{ items: V1Pod[] }>(paths.pods(R))).items.filter(
+      (p) => p.metadata?.labels?.['app.kubernetes.io/instance'] === release,
+    );
+    expect(
+      pods
+        .map(
+          (p) =>
+            `${p.metadata?.labels?.['app.kubernetes.io/component']}/${p.status?.phase}/${p.spec?.nodeName}`,
+        )
+        .sort(),
+    ).toEqual([
+      `gateway/Running/${SUITE_NODE}`,
+      `gateway/Running/${SUITE_NODE}`,
+      `operator/Running/${SUITE_NODE}`,
+      `operator/Running/${SUITE_NODE}`,
+    ]);
+    for (const p of pods)
+      expect(p.spec?.volumes?.some((v) => v.projected?.sources?.some((s) => s.serviceAccountToken))).toBe(
+        true,
+      );
     apiKey = Buffer.from(
       ((await secrets()).apiKey as Record<string, string>)['apiKey'] ?? '',
       'base64',
     ).toString('utf8');
     expect(apiKey).toMatch(/^bf_[A-Za-z0-9]{40}$/);
-    bb = new Browserbase({ apiKey, baseURL: platform.publicUrl });
+    bb = new Browserbase({ apiKey, baseURL: publicUrl });
     const lease = await client.get<{ spec?: { holderIdentity?: string } }>(
       paths.lease(R, `${fullname}-operator`),
     );
@@ -270,13 +184,13 @@ function lifecycle(makePlatform: (client: KubeClient) => Promise<Platform>): voi
 
   it('a session through the installed gateway: Browserbase SDK + Playwright, on a browser pod built from the values', async () => {
     const session = await bb.sessions.create({ keepAlive: true });
-    expect(session.connectUrl.startsWith(platform.publicUrl.replace(/^http/, 'ws'))).toBe(true);
+    expect(session.connectUrl.startsWith(publicUrl.replace(/^http/, 'ws'))).toBe(true);
     const browser = await chromium.connectOverCDP(session.connectUrl);
     const page = await (browser.contexts()[0] ?? (await browser.newContext())).newPage();
     const pageUrl = `${site.url}/before-upgrade`;
     await page.goto(pageUrl);
     expect(await page.title()).toBe('site /before-upgrade');
-    // The sidecar's connection report reaches the operator through the report Service.
+    // The sidecar's connection report reaches the operator through the report Service, by its DNS name.
     await waitFor(
       'the connection reported',
       async () => ((await getSession(session.id)).status?.connections ?? 0) >= 1,
@@ -331,7 +245,7 @@ function lifecycle(makePlatform: (client: KubeClient) => Promise<Platform>): voi
       await valuesFor({ concurrency: 5, workers: 6, annotations: { 'example.com/upgraded': 'true' } }),
     ]);
     expect([await templateHash('operator'), await templateHash('gateway')]).not.toEqual(before);
-    await platform.rolled();
+    await rolledOut();
     watching = false;
     await watcher;
     expect([...seen]).toEqual(['Running/same pod']);
@@ -366,7 +280,6 @@ function lifecycle(makePlatform: (client: KubeClient) => Promise<Platform>): voi
   it('helm uninstall leaves nothing behind but the CRDs', async () => {
     const manifest = parseManifests(await helmOk(['get', 'manifest', release, '--namespace', R]));
     expect(manifest.length).toBeGreaterThan(20);
-    await platform.stop();
     await helmOk(['uninstall', release, '--namespace', R, '--wait', '--timeout', '2m']);
 
     // Every object the release made is gone, and so is anything else it caused in its namespaces (pods,
@@ -449,16 +362,15 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
 
 afterAll(() => removeScratch());
 
-const local = inject('localControlPlane') && inject('podNetworkHostIP') !== '';
-const inCluster = process.env['BF_TEST_CHART_IN_CLUSTER'] === '1';
+// The helm test pod and the browser pods reach the host (test site) through the pod network's host address.
+const onSuiteNode = {
+  operator: { nodeSelector: { 'kubernetes.io/hostname': SUITE_NODE } },
+  gateway: { nodeSelector: { 'kubernetes.io/hostname': SUITE_NODE } },
+};
 
-describe.skipIf(!local || inCluster)('the chart on the local control plane (processes play its pods)', () => {
-  lifecycle(standInPlatform);
-});
-
-describe.skipIf(!inCluster)(
-  'the chart in a cluster that runs its pods (skipped unless BF_TEST_CHART_IN_CLUSTER=1: the local node agent cannot run pods that call the API server)',
+describe.skipIf(!inject('localControlPlane') || inject('podNetworkHostIP') === '')(
+  'the chart on the local control plane, every pod on the node agent',
   () => {
-    lifecycle(() => inClusterPlatform());
+    lifecycle();
   },
 );
