@@ -40,7 +40,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop();
-  await new Promise((r) => site?.close(r));
+  // Not just idle connections: a connection Chrome opened ahead of a request (a preconnect) counts as busy, and
+  // plain close() would wait for it forever.
+  await new Promise((r) => {
+    site?.close(r);
+    site?.closeAllConnections();
+  });
 });
 
 const getSession = (name: string) => stack.client.get<BrowserSession>(paths.session(stack.namespace, name));
