@@ -111,6 +111,11 @@ class LocalnodeAgent implements Localnode {
   private readonly simulated = new Map<string, { uid: string; startTime: Date; ip: string }>();
   /** The last status sent per pod uid, so an unchanged status is not sent again before the watch catches up. */
   private readonly lastPatched = new Map<string, string>();
+  /**
+   * Pod key -> uid of the pod this agent has already removed from the API: later events of that pod (each
+   * watch update until the deletion shows) must not send the same delete again.
+   */
+  private readonly removed = new Map<string, string>();
   private client: KubeClient | undefined;
   private informer: Informer<V1Pod> | undefined;
   private registration: NodeRegistration | undefined;
@@ -439,6 +444,7 @@ class LocalnodeAgent implements Localnode {
       this.simulated.delete(key);
       this.lastPatched.delete(sim.uid);
     }
+    if (this.removed.has(key) && this.removed.get(key) !== uid) this.removed.delete(key);
     if (!pod) return;
 
     if (pod.metadata?.deletionTimestamp) return this.reconcileDeletion(key, pod);
@@ -489,6 +495,7 @@ class LocalnodeAgent implements Localnode {
    * sandbox, then remove the pod object for good.
    */
   private async reconcileDeletion(key: string, pod: V1Pod): Promise<void> {
+    if (this.removed.get(key) === pod.metadata?.uid) return;
     const rt = this.runtimes.get(key);
     if (rt) {
       const grace =
@@ -524,6 +531,7 @@ class LocalnodeAgent implements Localnode {
     } catch (e) {
       if (!isNotFound(e) && !isConflict(e)) throw e;
     }
+    this.removed.set(key, pod.metadata?.uid ?? '');
   }
 
   private async discard(key: string, rt: PodRuntime): Promise<void> {

@@ -20,11 +20,14 @@ import type { Logger } from '../shared/log.js';
 import { type AdmissionVerdict, compareArrival, decideAdmissions } from './admission.js';
 import { childName, isControlledBy } from './children.js';
 import type { OperatorConfig } from './config.js';
+import { type ChildKind, childState, Expectations, type Pending } from './expectations.js';
 import type { OperatorMetrics } from './metrics.js';
 import { LIFECYCLE_FIELDS, type LifecycleStatus, type Plan, planSession } from './plan.js';
 import { ProjectStatusController } from './project-status.js';
 
 export const FIELD_MANAGER = 'browserfleet-operator';
+/** How long a write may go unseen in the caches before the operator stops holding back for it. */
+const EXPECTATION_TTL_MS = 10_000;
 
 export interface ControllerDeps {
   client: KubeClient;
@@ -50,6 +53,8 @@ export class SessionController {
   private readonly projectStatus: ProjectStatusController;
   /** Admissions written but not yet seen in the cache: uid -> project. Closes the double-admission window. */
   private readonly inflight = new Map<string, string>();
+  /** Writes not yet seen in the caches, so that a reconcile woken by one of them does not repeat another. */
+  private readonly expectations = new Expectations(EXPECTATION_TTL_MS);
   /** Session keys per project, so that admission looks at one project's sessions, not all of them. */
   private readonly byProject = new Map<string, Set<string>>();
   /** Per project, the verdicts of the last admission pass; dropped whenever one of its sessions changes. */
@@ -139,8 +144,10 @@ export class SessionController {
       members = new Set();
       this.byProject.set(project, members);
     }
-    if (gone) members.delete(key);
-    else members.add(key);
+    if (gone) {
+      members.delete(key);
+      this.expectations.forget(key);
+    } else members.add(key);
     if (this.inflight.has(uid) && (gone || isAdmitted(s) || isTerminal(s))) this.inflight.delete(uid);
     const waiting = !gone && !isAdmitted(s) && !isTerminal(s);
     // Live sessions first: a release or an expiry must not wait behind a backlog of new sessions.
@@ -227,6 +234,22 @@ export class SessionController {
     const child = childName(name);
     const pod = this.pods.get(child, namespace);
     const service = this.services.get(child, namespace);
+    const now = this.clock.now();
+    const pending = this.expectations.pending(
+      key,
+      {
+        sessionVersion: session.metadata.resourceVersion,
+        pod: childState(pod),
+        service: childState(service),
+      },
+      now,
+    );
+    // The cache has not caught up with this operator's own status write: its watch event will queue the key
+    // again (the timer is only for a lost event).
+    if (pending.staleSession) {
+      this.queue.addAfter(key, EXPECTATION_TTL_MS, { urgent: true });
+      return undefined;
+    }
     const projectName = session.spec.project ?? 'default';
     const project = this.projects.get(projectName);
     const childConflict =
@@ -240,7 +263,6 @@ export class SessionController {
     if (project && !isAdmitted(session) && !isTerminal(session)) {
       admission = this.admissionFor(project, session);
     }
-    const now = this.clock.now();
     const plan = planSession(
       {
         session,
@@ -256,7 +278,7 @@ export class SessionController {
         token: sessionToken(this.deps.config.sessionKey, session.metadata.uid ?? ''),
       },
     );
-    await this.execute(session, plan, now);
+    await this.execute(session, withoutPending(plan, pending), now);
     return plan.requeueAfterMs;
   }
 
@@ -298,27 +320,31 @@ export class SessionController {
         throw err;
       }
     }
-    const create = async (obj: V1Pod | V1Service | undefined, path: string) => {
+    const key = sessionKey(session);
+    if (patch) this.expectations.wrote(key, { statusFrom: session.metadata.resourceVersion }, now);
+    const create = async (kind: ChildKind, obj: V1Pod | V1Service | undefined, path: string) => {
       if (!obj) return;
       try {
         await client.create(path, obj, FIELD_MANAGER);
       } catch (err) {
         if (!isAlreadyExists(err)) throw err; // ours from an earlier pass; the cache just hadn't shown it
       }
+      this.expectations.wrote(key, { created: [kind] }, now);
     };
     await Promise.all([
-      create(plan.createPod, paths.pods(ns)),
-      create(plan.createService, paths.services(ns)),
+      create('Pod', plan.createPod, paths.pods(ns)),
+      create('Service', plan.createService, paths.services(ns)),
     ]);
-    const remove = async (path: string) => {
+    const remove = async (kind: ChildKind, path: string) => {
       try {
         await client.delete(path);
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
+      this.expectations.wrote(key, { deleted: [kind] }, now);
     };
-    if (plan.deletePod) await remove(paths.pod(ns, childName(name)));
-    if (plan.deleteService) await remove(paths.service(ns, childName(name)));
+    if (plan.deletePod) await remove('Pod', paths.pod(ns, childName(name)));
+    if (plan.deleteService) await remove('Service', paths.service(ns, childName(name)));
     if (plan.deleteSession) {
       try {
         await client.delete(paths.session(ns, name), {
@@ -360,6 +386,26 @@ export class SessionController {
   }
 }
 
+/** The plan without the child writes that are already done but not yet seen in the caches. */
+function withoutPending(plan: Plan, pending: Pending): Plan {
+  return {
+    ...plan,
+    createPod: pending.created.has('Pod') ? undefined : plan.createPod,
+    createService: pending.created.has('Service') ? undefined : plan.createService,
+    deletePod: plan.deletePod && !pending.deleted.has('Pod'),
+    deleteService: plan.deleteService && !pending.deleted.has('Service'),
+  };
+}
+
+/** JSON with object keys sorted (and, as JSON has it, undefined members left out). */
+function canonicalJson(value: unknown): string | undefined {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
+}
+
 /** A JSON merge patch of the lifecycle fields that differ; null removes a field. Undefined when equal. */
 export function statusPatch(
   before: LifecycleStatus,
@@ -369,7 +415,9 @@ export function statusPatch(
   for (const f of LIFECYCLE_FIELDS) {
     const a = before[f];
     const b = after[f];
-    if (JSON.stringify(a) === JSON.stringify(b)) continue;
+    // Key order is not a difference: the API server returns conditions with their keys sorted, and a patch
+    // that changes nothing but order is a write that changes nothing (not even the resourceVersion).
+    if (canonicalJson(a) === canonicalJson(b)) continue;
     patch[f] = b === undefined ? null : b;
   }
   return Object.keys(patch).length > 0 ? patch : undefined;

@@ -270,3 +270,30 @@ describe('planSession is idempotent', () => {
     expect(statusPatch(first.status, again.status)).toBeUndefined();
   });
 });
+
+describe('statusPatch', () => {
+  const condition = {
+    type: 'Ready',
+    status: 'True' as const,
+    reason: 'BrowserReady',
+    message: 'browser ready',
+    lastTransitionTime: '2026-01-01T00:00:00.000Z',
+  };
+  // As the API server returns it: the same condition with its keys sorted.
+  const fromServer = Object.fromEntries(Object.entries(condition).sort(([a], [b]) => (a < b ? -1 : 1)));
+
+  it('sees no change in key order (a patch of it would write nothing)', () => {
+    expect(
+      statusPatch({ conditions: [fromServer as typeof condition] }, { conditions: [condition] }),
+    ).toBeUndefined();
+  });
+
+  it('patches what differs, and nulls what is gone', () => {
+    expect(
+      statusPatch(
+        { phase: 'Starting', podIP: '10.0.0.1', conditions: [condition] },
+        { phase: 'Running', conditions: [{ ...condition, status: 'False' }] },
+      ),
+    ).toEqual({ phase: 'Running', podIP: null, conditions: [{ ...condition, status: 'False' }] });
+  });
+});

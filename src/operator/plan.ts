@@ -93,6 +93,8 @@ export interface Plan {
 
 const DEFAULT_TTL_SECONDS = 3600;
 
+const STARTING_MESSAGE = 'waiting for the browser pod to become ready';
+
 /**
  * The whole lifecycle as one pure function: from what is observed now to the status the session should have
  * and the actions that make the world match it. Called on every wake-up; repeating it changes nothing.
@@ -168,14 +170,15 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
       podName: childName(s.metadata.name ?? ''),
       serviceName: childName(s.metadata.name ?? ''),
       queuePosition: undefined,
+      // Ready=False is set in the same write as Admitted: a write of its own would be one more per session.
       conditions: setCondition(
-        base.conditions,
+        setCondition(base.conditions, s, o.now, 'Admitted', 'True', 'Admitted', 'the project had room'),
         s,
         o.now,
-        'Admitted',
-        'True',
-        'Admitted',
-        'the project had room',
+        'Ready',
+        'False',
+        'BrowserStarting',
+        STARTING_MESSAGE,
       ),
     };
     return {
@@ -264,7 +267,7 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
       'Ready',
       'False',
       'BrowserStarting',
-      pod ? 'waiting for the browser pod to become ready' : 'creating the browser pod',
+      STARTING_MESSAGE,
     );
   }
 
