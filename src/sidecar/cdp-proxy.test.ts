@@ -106,6 +106,13 @@ beforeAll(async () => {
     // The operator's endpoint is down at first: the sidecar has to retry.
     startReportReceiver((n) => (n < 2 ? 503 : 204)),
   ]);
+  // Chrome listens before its first tab exists. Once, under load, Playwright connecting at that moment never got
+  // past connectOverCDP (users report the same hang against bare Chrome: microsoft/playwright#32388). These
+  // tests are about the proxy, so they start from a Chrome that has its first tab.
+  await waitFor(async () => {
+    const targets = (await (await fetch(`${chrome.httpUrl}/json/list`)).json()) as { type: string }[];
+    return targets.some((t) => t.type === 'page');
+  }, "Chrome's first tab");
 }, 60_000);
 
 afterAll(async () => {
