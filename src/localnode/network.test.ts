@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCidr } from './cidr.js';
-import { netnsPids, PodNetwork } from './network.js';
+import { bridgeMac, netnsPids, PodNetwork } from './network.js';
 import { isRunning } from './process-runner.js';
 
 // Runs as root against the real kernel: a bridge, namespaces and veths of its own, all removed in afterAll.
@@ -70,6 +70,18 @@ describe('PodNetwork', () => {
     expect(detail?.ifalias).toBe(net.alias);
     // Taking it back on a restart is fine; it is still ours.
     await net.ensureBridge();
+  });
+
+  it('keeps the bridge MAC when pods join, so pods never hold a stale ARP entry for the gateway', async () => {
+    const mac = async () =>
+      (JSON.parse(await net.ip(['-j', 'link', 'show', 'dev', `bft${suffix}`])) as { address: string }[])[0]
+        ?.address;
+    expect(await mac()).toBe(bridgeMac(`bft${suffix}`));
+    // Without an address of its own the bridge would take the lowest of its ports' (random) MACs.
+    const pods = ['mac-a', 'mac-b', 'mac-c', 'mac-d'];
+    for (const [i, uid] of pods.entries()) await net.createSandbox(uid, `10.251.7.${60 + i}`);
+    expect(await mac()).toBe(bridgeMac(`bft${suffix}`));
+    for (const uid of pods) await net.destroySandbox(net.netnsName(uid), net.vethName(uid));
   });
 
   it('refuses a pod CIDR that overlaps an existing route, and a bridge that is not its own', async () => {

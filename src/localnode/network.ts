@@ -142,6 +142,10 @@ export class PodNetwork {
     if (alias === undefined)
       lines.push(`link add name ${bridge} type bridge`, `link set ${bridge} alias ${this.alias}`);
     else lines.push(`addr flush dev ${bridge}`);
+    // A bridge without an address of its own takes the lowest MAC of its ports, so it would change whenever a
+    // pod's veth with a lower one joins, and every pod that had the gateway's (and the service IPs') old MAC in
+    // its ARP cache would send into the void until the entry expired: connections stalled for ~30 s.
+    lines.push(`link set ${bridge} address ${bridgeMac(bridge)}`);
     lines.push(`addr add ${gw} dev ${bridge}`, `link set ${bridge} up`);
     await this.ip(['-batch', '-'], `${lines.join('\n')}\n`);
     // No IPv6 on the bridge: nothing here needs it, and it would only add link-local chatter.
@@ -285,4 +289,11 @@ export async function killNetnsProcesses(inode: number, timeoutMs = 5000): Promi
       throw new Error(`processes ${pids.join(', ')} in a pod namespace survived SIGKILL`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A stable, locally administered unicast MAC for a bridge, from its name (two agents' bridges differ). */
+export function bridgeMac(bridge: string): string {
+  const h = createHash('sha256').update(`browserfleet-bridge:${bridge}`).digest();
+  const bytes = [0x02, h[0], h[1], h[2], h[3], h[4]] as number[];
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
