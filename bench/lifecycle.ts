@@ -175,7 +175,7 @@ export function formatLifecycle(r: LifecycleResults): string {
     section('sequential', r.sequential, o.sequential),
     section(`concurrent, ${o.concurrency} at a time`, r.concurrent, o.concurrency * o.batches),
     'Compare totals: the baseline\'s connect includes start-up work Chrome still does after "DevTools listening",',
-    "while a session's Chrome has been up since its pod became Ready (inside bf's create).",
+    "while a session's Chrome has answered its sidecar before the session is Running (inside bf's create).",
     'Reference points (BrowserArena, June 2026, lifecycle p50): best self-hosted 224 ms, Browserbase 578 ms, Hyperbrowser 1.7 s.',
   ].join('\n');
 }

@@ -132,6 +132,8 @@ export interface BrowserSessionStatus {
   pages?: number;
   /** A client connected with keepAlive=true (reported by the sidecar). */
   keepAliveRequested?: boolean;
+  /** Chrome answers the sidecar (reported by the sidecar). A starting session is Running as soon as this is true and its pod's containers run, without waiting for the pod's readiness probe. */
+  chromeReachable?: boolean;
   /** Last CDP client connect. */
   lastConnectedAt?: string;
   /** Last CDP client disconnect. */

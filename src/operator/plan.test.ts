@@ -111,6 +111,41 @@ describe('planSession: running lifecycle', () => {
     expect(p.status.readyAt).toBeUndefined();
   });
 
+  // The pod as the node shows it before its readiness probe has passed: both containers of the spec, in `state`.
+  const unready = (sidecar: 'running' | 'waiting') => {
+    const p = pod({ ready: false, ip: '10.244.0.7' });
+    p.spec = { containers: [{ name: 'chrome' }, { name: 'sidecar' }] };
+    p.status?.containerStatuses?.push({
+      name: 'sidecar',
+      image: 'browserfleet/browserfleet:dev',
+      imageID: '',
+      ready: false,
+      restartCount: 0,
+      state: sidecar === 'running' ? { running: { startedAt: new Date(T0) } } : { waiting: {} },
+    });
+    return p;
+  };
+
+  it('goes Running when the sidecar reports that Chrome answers, before the readiness probe passes', () => {
+    const p = plan({
+      session: session({ ...starting, chromeReachable: true }),
+      pod: unready('running'),
+      now: T0 + 400,
+    });
+    expect(p.status.phase).toBe('Running');
+    expect(p.status.readyAt).toBe(iso(T0 + 400));
+    expect(p.status.connectUrl).toBe('ws://10.244.0.7:9223/devtools/browser?token=tok');
+  });
+
+  it('does not take that report while a container of the pod is not running (it may be an earlier pod’s)', () => {
+    const p = plan({
+      session: session({ ...starting, chromeReachable: true }),
+      pod: unready('waiting'),
+      now: T0 + 400,
+    });
+    expect(p.status.phase).toBe('Starting');
+  });
+
   it.each([
     ['nobody ever connected', {}, 'NeverConnected'],
     ['a client had connected', { lastConnectedAt: iso(T0 + 2000), connections: 1 }, 'Expired'],

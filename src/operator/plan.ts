@@ -240,7 +240,7 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
     status.podIP = podIP;
     status.connectUrl = connectUrl(s, ctx.config, podIP, ctx.token);
   }
-  if (pod && podReady(pod) && status.readyAt === undefined && podIP) {
+  if (pod && (podReady(pod) || browserAnswers(pod, st)) && status.readyAt === undefined && podIP) {
     status.readyAt = iso(o.now);
     status.startupLatencyMs = Math.max(0, o.now - Date.parse(st.startedAt ?? iso(o.now)));
     status.phase = 'Running';
@@ -374,6 +374,21 @@ function planFinished(o: Observed, status: LifecycleStatus): Plan {
 
 export function podReady(pod: V1Pod): boolean {
   return (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+/**
+ * The sidecar has reported that Chrome answers it, and the pod's containers all run. That is what the pod's
+ * readiness probe checks too, but the kubelet probes at most once a second, and the report arrives as soon as
+ * Chrome listens: waiting for the probe was most of a session's start (bench/start-latency.ts). Requiring
+ * running containers keeps a report from an earlier pod of the session from counting for a new one.
+ */
+export function browserAnswers(pod: V1Pod, st: { chromeReachable?: boolean }): boolean {
+  if (st.chromeReachable !== true || pod.status?.phase !== 'Running') return false;
+  const statuses = pod.status.containerStatuses ?? [];
+  return (
+    statuses.length === (pod.spec?.containers.length ?? 0) &&
+    statuses.every((c) => c.state?.running !== undefined)
+  );
 }
 
 /** Why the pod can no longer serve the session, if it can't. */

@@ -121,6 +121,7 @@ async function apply(client: KubeClient, r: ConnectionReport): Promise<'applied'
         connections: r.connections,
         pages: r.pages,
         keepAliveRequested: r.keepAliveRequested,
+        chromeReachable: r.chromeReachable,
         ...(r.lastConnectedAt ? { lastConnectedAt: r.lastConnectedAt } : {}),
         ...(r.lastDisconnectedAt ? { lastDisconnectedAt: r.lastDisconnectedAt } : {}),
         reportBootId: r.bootId,

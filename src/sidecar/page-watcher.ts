@@ -20,6 +20,10 @@ export interface PageWatcherOptions {
   retryMaxMs?: number;
 }
 
+/** How often to look for a Chrome that has not answered yet, and for how long before backing off. */
+const STARTUP_POLL_MS = 25;
+const STARTUP_POLL_FOR_MS = 30_000;
+
 /**
  * The sidecar's own CDP connection to Chrome's browser target. It learns about every target through
  * Target.setDiscoverTargets (Chrome replays the existing ones first), counts those of type "page", and tells
@@ -30,6 +34,9 @@ export class PageWatcher {
   private readonly targets = new Map<string, string>();
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private startedAt = 0;
+  private everReachable = false;
+  private loggedStartupWait = false;
   private retryDelayMs: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
@@ -46,6 +53,7 @@ export class PageWatcher {
 
   start(): void {
     this.stopped = false;
+    this.startedAt = Date.now();
     void this.connect();
   }
 
@@ -75,6 +83,7 @@ export class PageWatcher {
     });
     this.socket = socket;
     socket.on('open', () => {
+      this.everReachable = true;
       this.retryDelayMs = this.retryMinMs;
       this.state.setChromeReachable(true);
       socket.send(JSON.stringify({ id: 1, method: 'Target.setDiscoverTargets', params: { discover: true } }));
@@ -122,9 +131,16 @@ export class PageWatcher {
 
   private retryLater(err: unknown): void {
     if (this.stopped) return;
-    log.warn('Chrome not reachable; retrying', { error: errorMessage(err), retryInMs: this.retryDelayMs });
-    this.retryTimer = setTimeout(() => void this.connect(), this.retryDelayMs);
+    // Until Chrome has answered once it is starting, not failing: look again soon (a refused connection on
+    // the pod's loopback costs next to nothing), since the session is Running only once this watcher reports.
+    const starting = !this.everReachable && Date.now() - this.startedAt < STARTUP_POLL_FOR_MS;
+    const delay = starting ? STARTUP_POLL_MS : this.retryDelayMs;
+    if (!starting || !this.loggedStartupWait) {
+      log.warn('Chrome not reachable; retrying', { error: errorMessage(err), retryInMs: delay });
+      this.loggedStartupWait = true;
+    }
+    this.retryTimer = setTimeout(() => void this.connect(), delay);
     this.retryTimer.unref();
-    this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.retryMaxMs);
+    if (!starting) this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.retryMaxMs);
   }
 }
