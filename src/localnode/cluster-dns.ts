@@ -15,7 +15,10 @@ import {
 } from 'dns-packet';
 import type { Logger } from '../shared/log.js';
 
-/** What a Service name resolves to: A addresses (a ClusterIP, or a headless Service's ready endpoint addresses). undefined = no such Service. An empty array = the Service exists but has no address (answer NOERROR with no records). */
+/**
+ * What a Service name resolves to: its cluster IP, or a headless Service's ready endpoint addresses. Undefined
+ * means no such Service; an empty array, a Service with no address (NOERROR with no records).
+ */
 export type ServiceLookup = (namespace: string, name: string) => readonly string[] | undefined;
 
 export interface AnswerOptions {

@@ -132,7 +132,7 @@ export class PageWatcher {
   private retryLater(err: unknown): void {
     if (this.stopped) return;
     // Until Chrome has answered once it is starting, not failing: look again soon (a refused connection on
-    // the pod's loopback costs next to nothing), since the session is Running only once this watcher reports.
+    // the pod's loopback costs next to nothing), since this watcher's report is what makes the session Running.
     const starting = !this.everReachable && Date.now() - this.startedAt < STARTUP_POLL_FOR_MS;
     const delay = starting ? STARTUP_POLL_MS : this.retryDelayMs;
     if (!starting || !this.loggedStartupWait) {
