@@ -7,8 +7,17 @@ export class KubeApiError extends Error {
     readonly reason: string,
     message: string,
     readonly body: unknown,
+    /** The server's Retry-After (header, or the Status' details.retryAfterSeconds), when it gave one. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
+  }
+
+  /** The API server's own words (the Status' message), without the request line this error adds. */
+  get statusMessage(): string {
+    const body = this.body as { message?: unknown } | string | undefined;
+    if (typeof body === 'string') return body;
+    return typeof body?.message === 'string' ? body.message : this.message;
   }
 }
 
@@ -18,6 +27,43 @@ export const isAlreadyExists = (e: unknown) =>
 export const isConflict = (e: unknown) =>
   e instanceof KubeApiError && e.code === 409 && e.reason !== 'AlreadyExists';
 export const isInvalid = (e: unknown) => e instanceof KubeApiError && (e.code === 422 || e.code === 400);
+
+/**
+ * What a failed API request means for the reconcile that made it. A closed set, so that every worker loop
+ * treats the same failure the same way:
+ * - notFound: the object is gone; its deletion reaches the caches as an event, so retrying is pointless.
+ * - conflict: written against a stale view (409, 410): try again at once, from fresh caches.
+ * - refused: the API server will refuse the same request again (400, 403, 422, other 4xx): quota, Pod
+ *   Security admission, an invalid object. Retrying cannot help; whoever asked must be told.
+ * - throttled: 429; wait at least as long as the server asked (`retryAfterMs`).
+ * - unavailable: 5xx, 401 (credentials may rotate), 408, network errors, anything unrecognised: back off.
+ */
+export type ErrorClass =
+  | { kind: 'notFound' }
+  | { kind: 'conflict' }
+  | { kind: 'refused'; code: number; reason: string; message: string }
+  | { kind: 'throttled'; retryAfterMs?: number }
+  | { kind: 'unavailable' };
+
+export function classifyError(e: unknown): ErrorClass {
+  if (!(e instanceof KubeApiError)) return { kind: 'unavailable' };
+  const { code } = e;
+  if (code === 404) return { kind: 'notFound' };
+  if (code === 409 || code === 410) return { kind: 'conflict' };
+  if (code === 429)
+    return e.retryAfterSeconds !== undefined
+      ? { kind: 'throttled', retryAfterMs: e.retryAfterSeconds * 1000 }
+      : { kind: 'throttled' };
+  if (code >= 400 && code < 500 && code !== 401 && code !== 408)
+    return { kind: 'refused', code, reason: e.reason, message: e.statusMessage };
+  return { kind: 'unavailable' };
+}
+
+/** Retry-After in seconds; the HTTP-date form is not used by the API server and is ignored. */
+function retryAfterSeconds(header: string | undefined): number | undefined {
+  if (header === undefined || !/^\d+$/.test(header.trim())) return undefined;
+  return Number(header.trim());
+}
 
 export interface RequestOptions {
   body?: unknown;
@@ -107,13 +153,18 @@ export class KubeClient {
             }
             const code = res.statusCode ?? 0;
             if (code >= 200 && code < 300) return resolve(parsed as T);
-            const status = (parsed ?? {}) as { reason?: string; message?: string };
+            const status = (parsed ?? {}) as {
+              reason?: string;
+              message?: string;
+              details?: { retryAfterSeconds?: number };
+            };
             reject(
               new KubeApiError(
                 code,
                 status.reason ?? '',
                 `${method} ${url.pathname}: ${code} ${status.message ?? text}`,
                 parsed,
+                retryAfterSeconds(res.headers['retry-after']) ?? status.details?.retryAfterSeconds,
               ),
             );
           });
