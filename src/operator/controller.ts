@@ -15,6 +15,7 @@ import { sessionToken } from '../shared/credentials.js';
 import { isAlreadyExists, isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
 import { EventRecorder } from '../shared/kube/events.js';
 import { Informer } from '../shared/kube/informer.js';
+import { runReconciler } from '../shared/kube/reconciler.js';
 import { WorkQueue } from '../shared/kube/workqueue.js';
 import type { Logger } from '../shared/log.js';
 import { type AdmissionVerdict, compareArrival, decideAdmissions } from './admission.js';
@@ -59,9 +60,8 @@ export class SessionController {
   private readonly byProject = new Map<string, Set<string>>();
   /** Per project, the verdicts of the last admission pass; dropped whenever one of its sessions changes. */
   private readonly verdicts = new Map<string, Map<string, AdmissionVerdict>>();
-  private workersRunning = false;
   private resyncTimer: NodeJS.Timeout | undefined;
-  private workerLoops: Promise<void>[] = [];
+  private workers: Promise<void> | undefined;
 
   constructor(private readonly deps: ControllerDeps) {
     const { client, config, metrics } = deps;
@@ -114,10 +114,24 @@ export class SessionController {
 
   /** Starts reconciling (when leading). Every session is queued once: timers are rebuilt from status. */
   startWorkers(): void {
-    if (this.workersRunning) return;
-    this.workersRunning = true;
+    if (this.workers) return;
     for (const s of this.sessions.list()) this.queue.add(sessionKey(s));
-    for (let i = 0; i < this.deps.config.workers; i++) this.workerLoops.push(this.worker());
+    const { metrics } = this.deps;
+    this.workers = runReconciler({
+      name: 'browsersessions',
+      queue: this.queue,
+      reconcile: (key) => this.reconcile(key),
+      workers: this.deps.config.workers,
+      log: this.deps.log,
+      instrument: () => {
+        const end = metrics.reconcileDuration.startTimer();
+        return (outcome) => {
+          end();
+          if (outcome !== 'done') metrics.reconcileErrors.inc({ class: outcome });
+          metrics.queueDepth.set(this.queue.length);
+        };
+      },
+    });
     this.projectStatus.start();
     const resync = () => {
       for (const s of this.sessions.list()) this.queue.add(sessionKey(s));
@@ -129,7 +143,7 @@ export class SessionController {
   async stop(): Promise<void> {
     clearTimeout(this.resyncTimer);
     this.queue.shutDown();
-    await Promise.all(this.workerLoops);
+    await this.workers;
     await this.projectStatus.stop();
     await Promise.all([this.sessions.stop(), this.pods.stop(), this.services.stop(), this.projects.stop()]);
   }
@@ -200,32 +214,6 @@ export class SessionController {
     return out;
   }
 
-  private async worker(): Promise<void> {
-    for (;;) {
-      const key = await this.queue.get();
-      if (key === undefined) return;
-      const end = this.deps.metrics.reconcileDuration.startTimer();
-      try {
-        const requeueAfterMs = await this.reconcile(key);
-        this.queue.forget(key);
-        // A session's own deadlines (expiry, the disconnect grace) are kept on time, whatever the backlog.
-        if (requeueAfterMs !== undefined) this.queue.addAfter(key, requeueAfterMs, { urgent: true });
-      } catch (err) {
-        this.deps.metrics.reconcileErrors.inc();
-        this.deps.log.warn('reconcile failed; retrying with backoff', {
-          key,
-          err,
-          retries: this.queue.numRequeues(key),
-        });
-        this.queue.addRateLimited(key);
-      } finally {
-        end();
-        this.queue.done(key);
-        this.deps.metrics.queueDepth.set(this.queue.length);
-      }
-    }
-  }
-
   /** One level-triggered pass for one session: observe from the caches, plan, execute. */
   async reconcile(key: string): Promise<number | undefined> {
     const { namespace, name } = splitKey(key);
@@ -246,10 +234,7 @@ export class SessionController {
     );
     // The cache has not caught up with this operator's own status write: its watch event will queue the key
     // again (the timer is only for a lost event).
-    if (pending.staleSession) {
-      this.queue.addAfter(key, EXPECTATION_TTL_MS, { urgent: true });
-      return undefined;
-    }
+    if (pending.staleSession) return EXPECTATION_TTL_MS;
     const projectName = session.spec.project ?? 'default';
     const project = this.projects.get(projectName);
     const childConflict =

@@ -58,7 +58,8 @@ export function createOperatorMetrics() {
     }),
     reconcileErrors: new Counter({
       name: 'browserfleet_reconcile_errors_total',
-      help: 'Session reconciles that failed and were retried with backoff',
+      help: 'Session reconciles that failed, by error class (notFound, conflict, refused, throttled, unavailable)',
+      labelNames: ['class'],
       registers: [registry],
     }),
     queueDepth: new Gauge({

@@ -2,6 +2,7 @@ import type { BrowserProject, BrowserSession } from '../api/index.js';
 import { isTerminal } from '../api/index.js';
 import { isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
 import type { Informer } from '../shared/kube/informer.js';
+import { runReconciler } from '../shared/kube/reconciler.js';
 import { WorkQueue } from '../shared/kube/workqueue.js';
 import type { Logger } from '../shared/log.js';
 import type { OperatorMetrics } from './metrics.js';
@@ -49,28 +50,20 @@ export class ProjectStatusController {
 
   start(): void {
     for (const p of this.projects.list()) this.queue.add(p.metadata.name ?? '');
-    this.loop ??= this.run();
+    this.loop ??= runReconciler({
+      name: 'browserprojects',
+      queue: this.queue,
+      reconcile: async (name) => {
+        await this.sync(name);
+        return undefined;
+      },
+      log: this.log,
+    });
   }
 
   async stop(): Promise<void> {
     this.queue.shutDown();
     await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    for (;;) {
-      const name = await this.queue.get();
-      if (name === undefined) return;
-      try {
-        await this.sync(name);
-        this.queue.forget(name);
-      } catch (err) {
-        this.log.warn('project status not written', { project: name, err });
-        this.queue.addRateLimited(name);
-      } finally {
-        this.queue.done(name);
-      }
-    }
   }
 
   private async sync(name: string): Promise<void> {

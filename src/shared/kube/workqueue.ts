@@ -108,11 +108,11 @@ export class WorkQueue {
     this.delayed.set(key, { at, timer, urgent });
   }
 
-  /** Re-adds a failed key after its backoff delay. */
-  addRateLimited(key: string): void {
+  /** Re-adds a failed key after its backoff delay, or after `atLeastMs` if that is longer (a Retry-After). */
+  addRateLimited(key: string, opts: { atLeastMs?: number } = {}): void {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
-    this.addAfter(key, this.backoffMs(n));
+    this.addAfter(key, Math.max(this.backoffMs(n), opts.atLeastMs ?? 0));
   }
 
   backoffMs(failures: number): number {
