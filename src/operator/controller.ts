@@ -18,7 +18,8 @@ import { Informer } from '../shared/kube/informer.js';
 import { runReconciler } from '../shared/kube/reconciler.js';
 import { WorkQueue } from '../shared/kube/workqueue.js';
 import type { Logger } from '../shared/log.js';
-import { type AdmissionVerdict, compareArrival, decideAdmissions } from './admission.js';
+import type { AdmissionVerdict } from './admission.js';
+import { AdmissionLedger } from './admission-ledger.js';
 import { childName, isControlledBy } from './children.js';
 import type { OperatorConfig } from './config.js';
 import { type ChildKind, childState, Expectations, type Pending } from './expectations.js';
@@ -52,14 +53,9 @@ export class SessionController {
   private readonly clock: Clock;
   private readonly recorder: EventRecorder;
   private readonly projectStatus: ProjectStatusController;
-  /** Admissions written but not yet seen in the cache: uid -> project. Closes the double-admission window. */
-  private readonly inflight = new Map<string, string>();
   /** Writes not yet seen in the caches, so that a reconcile woken by one of them does not repeat another. */
   private readonly expectations = new Expectations(EXPECTATION_TTL_MS);
-  /** Session keys per project, so that admission looks at one project's sessions, not all of them. */
-  private readonly byProject = new Map<string, Set<string>>();
-  /** Per project, the verdicts of the last admission pass; dropped whenever one of its sessions changes. */
-  private readonly verdicts = new Map<string, Map<string, AdmissionVerdict>>();
+  private readonly ledger: AdmissionLedger;
   private resyncTimer: NodeJS.Timeout | undefined;
   private workers: Promise<void> | undefined;
 
@@ -82,6 +78,15 @@ export class SessionController {
     });
     this.projects = new Informer(client, paths.projects(), { onRestart: restart('browserprojects') });
     this.projectStatus = new ProjectStatusController(client, this.sessions, this.projects, metrics, deps.log);
+    this.ledger = new AdmissionLedger({
+      session: (key) => {
+        const { namespace, name } = splitKey(key);
+        return this.sessions.get(name, namespace);
+      },
+      concurrency: (project) => this.projects.get(project)?.spec.concurrency ?? 0,
+      queue: this.queue,
+      workers: config.workers,
+    });
 
     this.sessions.onChange((s) => this.onSessionChange(s));
     const toOwner = (obj: V1Pod | V1Service) => {
@@ -91,7 +96,7 @@ export class SessionController {
     this.pods.onChange(toOwner);
     this.services.onChange(toOwner);
     this.projects.onChange((p) => {
-      this.verdicts.delete(p.metadata.name ?? '');
+      this.ledger.projectChanged(p.metadata.name ?? '');
       for (const s of this.sessions.list())
         if ((s.spec.project ?? 'default') === p.metadata.name) this.queue.add(sessionKey(s));
       this.projectStatus.enqueue(p.metadata.name ?? '');
@@ -151,67 +156,14 @@ export class SessionController {
   private onSessionChange(s: BrowserSession): void {
     const key = sessionKey(s);
     const project = s.spec.project ?? 'default';
-    const uid = s.metadata.uid ?? '';
     const gone = this.sessions.get(s.metadata.name ?? '', s.metadata.namespace) === undefined;
-    let members = this.byProject.get(project);
-    if (!members) {
-      members = new Set();
-      this.byProject.set(project, members);
-    }
-    if (gone) {
-      members.delete(key);
-      this.expectations.forget(key);
-    } else members.add(key);
-    if (this.inflight.has(uid) && (gone || isAdmitted(s) || isTerminal(s))) this.inflight.delete(uid);
-    const waiting = !gone && !isAdmitted(s) && !isTerminal(s);
+    if (gone) this.expectations.forget(key);
+    const { waiting } = this.ledger.observe(s, gone);
     // Live sessions first: a release or an expiry must not wait behind a backlog of new sessions.
     this.queue.add(key, { urgent: !waiting });
     this.projectStatus.enqueue(project);
-    this.verdicts.delete(project);
     // A session that takes or frees a place can move those waiting behind it.
-    if (!waiting) this.promoteWaiting(project);
-  }
-
-  /**
-   * Order only matters when places are scarce: then the first waiting sessions (at most as many as there are
-   * free places and workers) go to the urgent lane, the rest that may take a place are queued, and the queued
-   * ones behind them get their new positions a moment later (coalesced). With room for everyone waiting,
-   * nobody needs to move: each is queued once, in the normal lane.
-   */
-  private promoteWaiting(project: string): void {
-    const members = this.membersOf(project);
-    // Admissions written but not yet seen are taken places, not waiting sessions.
-    const behind = members.filter(
-      (o) => !isAdmitted(o) && !isTerminal(o) && !this.inflight.has(o.metadata.uid ?? ''),
-    );
-    let taken = 0;
-    for (const o of members) if (isAdmitted(o) && !isTerminal(o)) taken++;
-    for (const p of this.inflight.values()) if (p === project) taken++;
-    const concurrency = this.projects.get(project)?.spec.concurrency ?? 0;
-    const free = Math.max(0, concurrency - taken);
-    if (free >= behind.length) {
-      // A queued session may be idle in no queue at all; add() of one already queued is a set lookup.
-      for (const other of behind) this.queue.add(sessionKey(other));
-      return;
-    }
-    behind.sort(compareArrival);
-    // Jumping the queue only makes admission prompt (verdicts come from the whole project, in arrival order),
-    // so no more jump than the workers can take at once: the urgent lane is for live sessions' work.
-    const jump = Math.min(free, this.deps.config.workers);
-    for (const other of behind.slice(0, jump)) this.queue.add(sessionKey(other), { urgent: true });
-    for (const other of behind.slice(jump, free)) this.queue.add(sessionKey(other));
-    for (const other of behind.slice(free))
-      if (other.status?.phase === 'Queued') this.queue.addAfter(sessionKey(other), 250);
-  }
-
-  private membersOf(project: string): BrowserSession[] {
-    const out: BrowserSession[] = [];
-    for (const key of this.byProject.get(project) ?? []) {
-      const { namespace, name } = splitKey(key);
-      const s = this.sessions.get(name, namespace);
-      if (s) out.push(s);
-    }
-    return out;
+    if (!waiting) this.ledger.promoteWaiting(project);
   }
 
   /** One level-triggered pass for one session: observe from the caches, plan, execute. */
@@ -246,7 +198,7 @@ export class SessionController {
 
     let admission: AdmissionVerdict | undefined;
     if (project && !isAdmitted(session) && !isTerminal(session)) {
-      admission = this.admissionFor(project, session);
+      admission = this.ledger.verdictFor(project, session);
     }
     const plan = planSession(
       {
@@ -267,18 +219,6 @@ export class SessionController {
     return plan.requeueAfterMs;
   }
 
-  private admissionFor(project: BrowserProject, session: BrowserSession): AdmissionVerdict | undefined {
-    const name = project.metadata.name ?? '';
-    let verdicts = this.verdicts.get(name);
-    if (!verdicts) {
-      const members = this.membersOf(name);
-      const inflight = new Set([...this.inflight].filter(([, p]) => p === name).map(([uid]) => uid));
-      verdicts = decideAdmissions(project, members, inflight);
-      this.verdicts.set(name, verdicts);
-    }
-    return verdicts.get(session.metadata.uid ?? '');
-  }
-
   private async execute(session: BrowserSession, plan: Plan, now: number): Promise<void> {
     const { client, log } = this.deps;
     const ns = session.metadata.namespace ?? '';
@@ -289,7 +229,7 @@ export class SessionController {
     const admitting = before.startedAt === undefined && plan.status.startedAt !== undefined;
     if (patch) {
       // An admission is recorded before its pod exists, and only against the state it was decided on.
-      if (admitting) this.inflight.set(uid, session.spec.project ?? 'default');
+      if (admitting) this.ledger.admitting(session);
       try {
         await client.mergePatch(
           paths.sessionStatus(ns, name),
@@ -300,8 +240,7 @@ export class SessionController {
           FIELD_MANAGER,
         );
       } catch (err) {
-        if (admitting) this.inflight.delete(uid);
-        this.verdicts.delete(session.spec.project ?? 'default');
+        this.ledger.statusWriteFailed(session, admitting);
         throw err;
       }
     }
