@@ -12,7 +12,7 @@ import {
 } from '../api/index.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { sessionToken } from '../shared/credentials.js';
-import { isAlreadyExists, isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
+import { classifyError, isAlreadyExists, isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
 import { EventRecorder } from '../shared/kube/events.js';
 import { Informer } from '../shared/kube/informer.js';
 import { runReconciler } from '../shared/kube/reconciler.js';
@@ -24,7 +24,14 @@ import { childName, isControlledBy } from './children.js';
 import type { OperatorConfig } from './config.js';
 import { type ChildKind, childState, Expectations, type Pending } from './expectations.js';
 import type { OperatorMetrics } from './metrics.js';
-import { LIFECYCLE_FIELDS, type LifecycleStatus, type Plan, planSession } from './plan.js';
+import {
+  type ChildRefusal,
+  LIFECYCLE_FIELDS,
+  type LifecycleStatus,
+  type Observed,
+  type Plan,
+  planSession,
+} from './plan.js';
 import { ProjectStatusController } from './project-status.js';
 
 export const FIELD_MANAGER = 'browserfleet-operator';
@@ -200,38 +207,54 @@ export class SessionController {
     if (project && !isAdmitted(session) && !isTerminal(session)) {
       admission = this.ledger.verdictFor(project, session);
     }
-    const plan = planSession(
-      {
-        session,
-        pod: childConflict === 'Pod' ? undefined : pod,
-        service: childConflict === 'Service' ? undefined : service,
-        childConflict,
-        project,
-        admission,
-        now,
-      },
-      {
-        config: this.deps.config,
-        token: sessionToken(this.deps.config.sessionKey, session.metadata.uid ?? ''),
-      },
-    );
-    await this.execute(session, withoutPending(plan, pending), now);
-    return plan.requeueAfterMs;
+    const observed: Observed = {
+      session,
+      pod: childConflict === 'Pod' ? undefined : pod,
+      service: childConflict === 'Service' ? undefined : service,
+      childConflict,
+      project,
+      admission,
+      now,
+    };
+    const ctx = {
+      config: this.deps.config,
+      token: sessionToken(this.deps.config.sessionKey, session.metadata.uid ?? ''),
+    };
+    const plan = planSession(observed, ctx);
+    const done = await this.execute(session, withoutPending(plan, pending), now);
+    if (!done.refused) return plan.requeueAfterMs;
+    // The API server refused a child for good: that is observed state like any other, and the session ends
+    // on it in this same pass, so that the user sees why at once. Nothing of it is kept in memory: after a
+    // restart the create is tried again and refused again, since the spec it is built from is immutable.
+    const ending = planSession({ ...observed, session: done.session, childRefused: done.refused }, ctx);
+    await this.execute(done.session, ending, now);
+    return ending.requeueAfterMs;
   }
 
-  private async execute(session: BrowserSession, plan: Plan, now: number): Promise<void> {
+  /**
+   * Carries out a plan: the status first (an admission is recorded before its pod exists), then its Events,
+   * then the children. Returns the session as written, and the child the API server refused for good, if
+   * one was: the caller ends the session on it.
+   */
+  private async execute(
+    session: BrowserSession,
+    plan: Plan,
+    now: number,
+  ): Promise<{ session: BrowserSession; refused?: ChildRefusal }> {
     const { client, log } = this.deps;
     const ns = session.metadata.namespace ?? '';
     const name = session.metadata.name ?? '';
     const uid = session.metadata.uid ?? '';
+    const key = sessionKey(session);
     const before = session.status ?? {};
     const patch = statusPatch(before, plan.status);
     const admitting = before.startedAt === undefined && plan.status.startedAt !== undefined;
+    let written = session;
     if (patch) {
       // An admission is recorded before its pod exists, and only against the state it was decided on.
       if (admitting) this.ledger.admitting(session);
       try {
-        await client.mergePatch(
+        written = await client.mergePatch<BrowserSession>(
           paths.sessionStatus(ns, name),
           {
             ...(plan.guardedWrite ? { metadata: { resourceVersion: session.metadata.resourceVersion } } : {}),
@@ -243,22 +266,46 @@ export class SessionController {
         this.ledger.statusWriteFailed(session, admitting);
         throw err;
       }
+      this.expectations.wrote(key, { statusFrom: session.metadata.resourceVersion }, now);
+      this.observeTransition(session, plan.status, now);
     }
-    const key = sessionKey(session);
-    if (patch) this.expectations.wrote(key, { statusFrom: session.metadata.resourceVersion }, now);
+    // The Events tell of the status just written, so a child write that fails below does not lose them.
+    const target = { apiVersion: API_VERSION, kind: 'BrowserSession', metadata: written.metadata };
+    for (const e of plan.events) this.recorder.record(target, e.type, e.reason, e.message);
+    if (plan.events.length > 0)
+      log.info('session transition', {
+        session: `${ns}/${name}`,
+        phase: plan.status.phase,
+        reasons: plan.events.map((e) => e.reason),
+      });
+
     const create = async (kind: ChildKind, obj: V1Pod | V1Service | undefined, path: string) => {
-      if (!obj) return;
+      if (!obj) return undefined;
       try {
         await client.create(path, obj, FIELD_MANAGER);
       } catch (err) {
+        const cls = classifyError(err);
+        if (cls.kind === 'refused') return { kind, code: cls.code, reason: cls.reason, message: cls.message };
         if (!isAlreadyExists(err)) throw err; // ours from an earlier pass; the cache just hadn't shown it
       }
       this.expectations.wrote(key, { created: [kind] }, now);
+      return undefined;
     };
-    await Promise.all([
+    const [pod, service] = await Promise.all([
       create('Pod', plan.createPod, paths.pods(ns)),
       create('Service', plan.createService, paths.services(ns)),
     ]);
+    const refused = pod ?? service;
+    if (refused) {
+      log.warn('the API server refused a child of the session', {
+        session: key,
+        kind: refused.kind,
+        code: refused.code,
+        message: refused.message,
+      });
+      return { session: written, refused };
+    }
+
     const remove = async (kind: ChildKind, path: string) => {
       try {
         await client.delete(path);
@@ -280,16 +327,7 @@ export class SessionController {
         if (!isNotFound(err)) throw err;
       }
     }
-
-    const target = { apiVersion: API_VERSION, kind: 'BrowserSession', metadata: session.metadata };
-    for (const e of plan.events) this.recorder.record(target, e.type, e.reason, e.message);
-    if (patch) this.observeTransition(session, plan.status, now);
-    if (plan.events.length > 0)
-      log.info('session transition', {
-        session: `${ns}/${name}`,
-        phase: plan.status.phase,
-        reasons: plan.events.map((e) => e.reason),
-      });
+    return { session: written };
   }
 
   private observeTransition(session: BrowserSession, after: LifecycleStatus, now: number): void {

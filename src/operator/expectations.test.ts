@@ -31,6 +31,16 @@ describe('Expectations', () => {
     expect(x.size).toBe(0);
   });
 
+  it('two status writes in one pass: the cache is stale while it shows either version written over', () => {
+    const x = new Expectations(10_000);
+    x.wrote('ns/a', { statusFrom: '5' }, 0);
+    x.wrote('ns/a', { statusFrom: '6' }, 0);
+    expect(x.pending('ns/a', seen('5'), 100).staleSession).toBe(true);
+    expect(x.pending('ns/a', seen('6'), 200).staleSession).toBe(true);
+    expect(x.pending('ns/a', seen('7'), 300).staleSession).toBe(false);
+    expect(x.pending('ns/a', seen('6'), 400).staleSession).toBe(false);
+  });
+
   it('creates are expected until the child shows, deletes until it is gone or going', () => {
     const x = new Expectations(10_000);
     x.wrote('ns/a', { created: ['Pod', 'Service'] }, 0);

@@ -23,7 +23,11 @@ export interface Observed {
 }
 
 export interface Written {
-  /** The resourceVersion of the session the status write was planned from. */
+  /**
+   * The resourceVersion of the session the status write was planned from. A reconcile that writes status
+   * twice (a session ended by a refused pod in the pass that admitted it) reports both: the cache is stale
+   * while it shows either.
+   */
   statusFrom?: string | undefined;
   created?: readonly ChildKind[];
   deleted?: readonly ChildKind[];
@@ -37,7 +41,8 @@ export interface Pending {
 }
 
 interface Entry {
-  statusFrom?: string;
+  /** Versions of the session this operator has written over; empty once the cache shows another. */
+  statusFrom: Set<string>;
   statusAt: number;
   created: Map<ChildKind, number>;
   deleted: Map<ChildKind, number>;
@@ -52,9 +57,14 @@ export class Expectations {
 
   /** Records the writes of one reconcile of `key` that the API server accepted. */
   wrote(key: string, w: Written, now: number): void {
-    const e: Entry = this.entries.get(key) ?? { statusAt: 0, created: new Map(), deleted: new Map() };
+    const e: Entry = this.entries.get(key) ?? {
+      statusFrom: new Set(),
+      statusAt: 0,
+      created: new Map(),
+      deleted: new Map(),
+    };
     if (w.statusFrom !== undefined) {
-      e.statusFrom = w.statusFrom;
+      e.statusFrom.add(w.statusFrom);
       e.statusAt = now;
     }
     for (const kind of w.created ?? []) e.created.set(kind, now);
@@ -67,17 +77,16 @@ export class Expectations {
     const e = this.entries.get(key);
     if (!e) return NOTHING;
     const live = (at: number) => now - at < this.ttlMs;
-    if (e.statusFrom !== undefined && (e.statusFrom !== o.sessionVersion || !live(e.statusAt)))
-      delete e.statusFrom;
+    if (!e.statusFrom.has(o.sessionVersion ?? '') || !live(e.statusAt)) e.statusFrom.clear();
     const state = (kind: ChildKind) => (kind === 'Pod' ? o.pod : o.service);
     for (const [kind, at] of e.created) if (state(kind) !== 'absent' || !live(at)) e.created.delete(kind);
     for (const [kind, at] of e.deleted) if (state(kind) !== 'present' || !live(at)) e.deleted.delete(kind);
-    if (e.statusFrom === undefined && e.created.size === 0 && e.deleted.size === 0) {
+    if (e.statusFrom.size === 0 && e.created.size === 0 && e.deleted.size === 0) {
       this.entries.delete(key);
       return NOTHING;
     }
     return {
-      staleSession: e.statusFrom !== undefined,
+      staleSession: e.statusFrom.size > 0,
       created: new Set(e.created.keys()),
       deleted: new Set(e.deleted.keys()),
     };

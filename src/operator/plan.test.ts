@@ -192,6 +192,100 @@ describe('planSession: running lifecycle', () => {
   });
 });
 
+describe('planSession: a child the API server refused', () => {
+  const quota =
+    'pods "browser-s1" is forbidden: exceeded quota: no-pods, requested: pods=1, used: pods=0, limited: pods=0';
+  const starting = {
+    phase: 'Starting' as const,
+    startedAt: iso(T0),
+    expiresAt: iso(T0 + 300_000),
+    timeoutSeconds: 300,
+    podName: 'browser-s1',
+  };
+  const service = { metadata: { name: 'browser-s1' } };
+
+  it.each([
+    [
+      'a Pod refused by a ResourceQuota (403)',
+      'Pod',
+      403,
+      'Forbidden',
+      quota,
+      'PodRejected',
+      '(403 Forbidden)',
+    ],
+    [
+      'a Pod refused as invalid (422)',
+      'Pod',
+      422,
+      'Invalid',
+      'Pod "browser-s1" is invalid: spec.containers[0].resources.requests: Invalid value: "2": must be less than or equal to cpu limit',
+      'PodRejected',
+      '(422 Invalid)',
+    ],
+    [
+      'a Service refused by a ResourceQuota (403)',
+      'Service',
+      403,
+      'Forbidden',
+      'services "browser-s1" is forbidden: exceeded quota',
+      'ServiceRejected',
+      '(403 Forbidden)',
+    ],
+  ] as const)(
+    "ends the session Failed when %s, with the API server's message, at once",
+    (_name, kind, code, reason, message, endReason, status) => {
+      const p = plan({
+        session: session(starting),
+        service: service as never,
+        childRefused: { kind, code, reason, message },
+        now: T0 + 40,
+      });
+      expect(p.status.phase).toBe('Failed');
+      expect(p.status.endReason).toBe(endReason);
+      expect(p.status.endedAt).toBe(iso(T0 + 40));
+      const ended = p.status.conditions?.find((c) => c.type === 'Ended');
+      expect(ended?.reason).toBe(endReason);
+      expect(ended?.message).toBe(
+        `the API server refused the browser ${kind.toLowerCase()} ${status}: ${message}`,
+      );
+      expect(p.events[0]).toEqual({
+        type: 'Warning',
+        reason: endReason,
+        message: `session ended: ${ended?.message}`,
+      });
+      // Nothing is created again, and what was created is removed; the session is kept for its TTL.
+      expect(p.createPod).toBeUndefined();
+      expect(p.createService).toBeUndefined();
+      expect(p.deleteService).toBe(true);
+      expect(p.requeueAfterMs).toBe(3600_000);
+    },
+  );
+
+  it('ends a session whose pod was refused in the pass that admitted it', () => {
+    const admitting = plan({ session: session({}, { timeout: 60 }), admission: { kind: 'admit' } });
+    const written = session(admitting.status, { timeout: 60 });
+    const p = plan({
+      session: written,
+      childRefused: { kind: 'Pod', code: 403, reason: 'Forbidden', message: quota },
+    });
+    expect(p.status.phase).toBe('Failed');
+    expect(p.status.endReason).toBe('PodRejected');
+    expect(p.status.startedAt).toBe(iso(T0));
+  });
+
+  it('leaves a session that already ended as it is', () => {
+    const ended = session({ ...starting, phase: 'Completed', endReason: 'Released', endedAt: iso(T0) });
+    const p = plan({
+      session: ended,
+      childRefused: { kind: 'Pod', code: 403, reason: 'Forbidden', message: quota },
+      now: T0 + 5,
+    });
+    expect(p.status.endReason).toBe('Released');
+    expect(p.events).toEqual([]);
+  });
+});
+
 describe('planSession: disconnect rules', () => {
   const connectedThenLeft = {
     lastConnectedAt: iso(T0 + 2000),

@@ -24,7 +24,21 @@ export interface Observed {
   project?: BrowserProject | undefined;
   /** The quota's verdict, for a session that is not yet admitted. */
   admission?: AdmissionVerdict | undefined;
+  /**
+   * The API server refused to create a child for good (a ResourceQuota, Pod Security admission, an invalid
+   * pod): it would refuse it again, since the spec it is built from does not change.
+   */
+  childRefused?: ChildRefusal | undefined;
   now: number;
+}
+
+export interface ChildRefusal {
+  kind: 'Pod' | 'Service';
+  /** The HTTP status and reason of the refusal, e.g. 403 Forbidden. */
+  code: number;
+  reason: string;
+  /** The API server's message, which names the quota or the policy. */
+  message: string;
 }
 
 export interface PlanContext {
@@ -115,6 +129,18 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
       'InvalidSpec',
       o.now,
       `a ${o.childConflict} named ${childName(s.metadata.name ?? '')} exists and is not owned by this session`,
+    );
+  }
+
+  if (o.childRefused) {
+    const { kind, code, reason, message } = o.childRefused;
+    return end(
+      o,
+      base,
+      'Failed',
+      kind === 'Pod' ? 'PodRejected' : 'ServiceRejected',
+      o.now,
+      `the API server refused the browser ${kind.toLowerCase()} (${code}${reason ? ` ${reason}` : ''}): ${message}`,
     );
   }
 
