@@ -23,16 +23,10 @@ import { AdmissionLedger } from './admission-ledger.js';
 import { childName, isControlledBy } from './children.js';
 import type { OperatorConfig } from './config.js';
 import { type ChildKind, childState, Expectations, type Pending } from './expectations.js';
-import type { OperatorMetrics } from './metrics.js';
-import {
-  type ChildRefusal,
-  LIFECYCLE_FIELDS,
-  type LifecycleStatus,
-  type Observed,
-  type Plan,
-  planSession,
-} from './plan.js';
+import { type OperatorMetrics, observeTransition } from './metrics.js';
+import { type ChildRefusal, type Observed, type Plan, planSession } from './plan.js';
 import { ProjectStatusController } from './project-status.js';
+import { statusPatch } from './status-patch.js';
 
 export const FIELD_MANAGER = 'browserfleet-operator';
 /** How long a write may go unseen in the caches before the operator stops holding back for it. */
@@ -267,7 +261,7 @@ export class SessionController {
         throw err;
       }
       this.expectations.wrote(key, { statusFrom: session.metadata.resourceVersion }, now);
-      this.observeTransition(session, plan.status, now);
+      observeTransition(this.deps.metrics, session, plan.status, now);
     }
     // The Events tell of the status just written, so a child write that fails below does not lose them.
     const target = { apiVersion: API_VERSION, kind: 'BrowserSession', metadata: written.metadata };
@@ -329,23 +323,6 @@ export class SessionController {
     }
     return { session: written };
   }
-
-  private observeTransition(session: BrowserSession, after: LifecycleStatus, now: number): void {
-    const { metrics } = this.deps;
-    const before = session.status ?? {};
-    if (before.startedAt === undefined && after.startedAt !== undefined) {
-      const created = Date.parse(session.metadata.creationTimestamp?.toString() ?? '');
-      if (before.phase === 'Queued' && created) metrics.queueWait.observe(Math.max(0, now - created) / 1000);
-    }
-    if (before.readyAt === undefined && after.readyAt !== undefined && after.startupLatencyMs !== undefined) {
-      metrics.startupLatency.observe(after.startupLatencyMs / 1000);
-    }
-    if (before.endReason === undefined && after.endReason !== undefined) {
-      metrics.ended.inc({ reason: after.endReason });
-      if (after.endReason === 'QuotaExceeded') metrics.rejections.inc({ reason: 'QuotaExceeded' });
-      if (after.endedAt) metrics.endLag.observe(Math.max(0, now - Date.parse(after.endedAt)) / 1000);
-    }
-  }
 }
 
 /** The plan without the child writes that are already done but not yet seen in the caches. */
@@ -357,30 +334,4 @@ function withoutPending(plan: Plan, pending: Pending): Plan {
     deletePod: plan.deletePod && !pending.deleted.has('Pod'),
     deleteService: plan.deleteService && !pending.deleted.has('Service'),
   };
-}
-
-/** JSON with object keys sorted (and, as JSON has it, undefined members left out). */
-function canonicalJson(value: unknown): string | undefined {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
-      : v,
-  );
-}
-
-/** A JSON merge patch of the lifecycle fields that differ; null removes a field. Undefined when equal. */
-export function statusPatch(
-  before: LifecycleStatus,
-  after: LifecycleStatus,
-): Record<string, unknown> | undefined {
-  const patch: Record<string, unknown> = {};
-  for (const f of LIFECYCLE_FIELDS) {
-    const a = before[f];
-    const b = after[f];
-    // Key order is not a difference: the API server returns conditions with their keys sorted, and a patch
-    // that changes nothing but order is a write that changes nothing (not even the resourceVersion).
-    if (canonicalJson(a) === canonicalJson(b)) continue;
-    patch[f] = b === undefined ? null : b;
-  }
-  return Object.keys(patch).length > 0 ? patch : undefined;
 }

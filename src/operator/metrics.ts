@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { BrowserSession } from '../api/index.js';
+import type { LifecycleStatus } from './plan.js';
 
 /**
  * The operator's metrics. Session names and UIDs are never labels (unbounded cardinality); projects are,
@@ -89,3 +91,25 @@ export function createOperatorMetrics() {
 }
 
 export type OperatorMetrics = ReturnType<typeof createOperatorMetrics>;
+
+/** Observes what a session's status write changed: queue wait, startup latency, how and how late it ended. */
+export function observeTransition(
+  metrics: OperatorMetrics,
+  session: BrowserSession,
+  after: LifecycleStatus,
+  now: number,
+): void {
+  const before = session.status ?? {};
+  if (before.startedAt === undefined && after.startedAt !== undefined) {
+    const created = Date.parse(session.metadata.creationTimestamp?.toString() ?? '');
+    if (before.phase === 'Queued' && created) metrics.queueWait.observe(Math.max(0, now - created) / 1000);
+  }
+  if (before.readyAt === undefined && after.readyAt !== undefined && after.startupLatencyMs !== undefined) {
+    metrics.startupLatency.observe(after.startupLatencyMs / 1000);
+  }
+  if (before.endReason === undefined && after.endReason !== undefined) {
+    metrics.ended.inc({ reason: after.endReason });
+    if (after.endReason === 'QuotaExceeded') metrics.rejections.inc({ reason: 'QuotaExceeded' });
+    if (after.endedAt) metrics.endLag.observe(Math.max(0, now - Date.parse(after.endedAt)) / 1000);
+  }
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BrowserSession } from '../api/index.js';
-import { statusPatch } from './controller.js';
 import { type Observed, planSession } from './plan.js';
+import { statusPatch } from './status-patch.js';
 import { iso, pod, project, running, session, T0, testConfig } from './testing/fixtures.js';
 
 const ctx = { config: testConfig, token: 'tok' };
