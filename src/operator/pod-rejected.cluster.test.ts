@@ -3,25 +3,29 @@ import type { BrowserSession } from '../api/index.js';
 import { type KubeClient, paths } from '../shared/kube/client.js';
 import { projectFixture, testClient, testKubeconfig, uniqueName } from '../testing/cluster.js';
 import { waitFor } from '../testing/wait.js';
-import { loadConfig } from './config.js';
+import { loadConfig, type OperatorConfig } from './config.js';
 import { type Operator, startOperator } from './operator.js';
 
-// A pod the API server refuses for good (here a ResourceQuota that allows no pods) ends its session Failed
-// with reason PodRejected and the API server's message, at once instead of at its timeout as NeverConnected.
+// A pod the API server refuses for good (a ResourceQuota that allows no pods, an invalid resource value) ends
+// its session Failed with reason PodRejected and the API server's message, at once instead of at its timeout
+// as NeverConnected.
 
 const QUOTA = 'no-pods';
 /** Long enough that a session ending by its timeout could never pass for one ended by the refusal. */
 const SESSION_TIMEOUT = 600;
 
 let client: KubeClient;
-let fixture: Awaited<ReturnType<typeof projectFixture>>;
+type Fixture = Awaited<ReturnType<typeof projectFixture>>;
+/** A project whose namespace has a ResourceQuota that allows no pods. */
+let fixture: Fixture;
+const cleanups: (() => Promise<void>)[] = [];
 const operators: Operator[] = [];
 
-async function operator(): Promise<Operator> {
+async function operator(f: Fixture = fixture, overrides: Partial<OperatorConfig> = {}): Promise<Operator> {
   const c = loadConfig({
     BF_SESSION_KEY: 'rejected-test-key-0123456789abcdef',
-    BF_NAMESPACE: fixture.namespace,
-    BF_WATCH_NAMESPACE: fixture.namespace,
+    BF_NAMESPACE: f.namespace,
+    BF_WATCH_NAMESPACE: f.namespace,
   });
   const op = await startOperator(
     {
@@ -30,6 +34,7 @@ async function operator(): Promise<Operator> {
       reportListen: '127.0.0.1:0',
       nodeSelector: { 'browserfleet.dev/test': 'no-such-node' },
       leaderElection: { ...c.leaderElection, enabled: false },
+      ...overrides,
     },
     testKubeconfig(),
   );
@@ -37,24 +42,22 @@ async function operator(): Promise<Operator> {
   return op;
 }
 
-async function createSession(): Promise<string> {
+async function createSession(f: Fixture = fixture): Promise<string> {
   const name = uniqueName('r');
-  await client.create(paths.sessions(fixture.namespace), {
+  await client.create(paths.sessions(f.namespace), {
     apiVersion: 'browserfleet.dev/v1alpha1',
     kind: 'BrowserSession',
-    metadata: { name, namespace: fixture.namespace },
-    spec: { project: fixture.project, timeout: SESSION_TIMEOUT },
+    metadata: { name, namespace: f.namespace },
+    spec: { project: f.project, timeout: SESSION_TIMEOUT },
   });
   return name;
 }
 
-const getSession = (name: string) => client.get<BrowserSession>(paths.session(fixture.namespace, name));
-
-async function waitEnded(name: string): Promise<BrowserSession> {
+async function waitEnded(name: string, f: Fixture = fixture): Promise<BrowserSession> {
   return waitFor(
     `session ${name} ended`,
     async () => {
-      const s = await getSession(name);
+      const s = await client.get<BrowserSession>(paths.session(f.namespace, name));
       return s.status?.endReason ? s : undefined;
     },
     30_000,
@@ -83,6 +86,7 @@ beforeAll(async () => {
   client = await testClient();
   // One place: a refused session that kept it would leave the next one queued.
   fixture = await projectFixture(client, { concurrency: 1, maxQueued: 5 }, 'rej');
+  cleanups.push(fixture.cleanup);
   await client.create(`/api/v1/namespaces/${fixture.namespace}/resourcequotas`, {
     apiVersion: 'v1',
     kind: 'ResourceQuota',
@@ -103,7 +107,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await fixture.cleanup();
+  for (const c of cleanups) await c();
   client.close();
 });
 
@@ -167,5 +171,21 @@ describe('a pod the API server refuses', () => {
     expect(ended.status?.endReason).toBe('PodRejected');
     // Ended as the admitted session it was, not admitted a second time.
     expect(Date.parse(ended.status?.startedAt ?? '')).toBe(now.getTime());
+  });
+
+  it('ends a session Failed/PodRejected when the pod is invalid (422), naming the field', async () => {
+    const f = await projectFixture(client, { concurrency: 1, maxQueued: 5 }, 'rej');
+    cleanups.push(f.cleanup);
+    const base = loadConfig({ BF_SESSION_KEY: 'rejected-test-key-0123456789abcdef' });
+    // Requests above limits: the config takes it, the API server's pod validation does not.
+    await operator(f, {
+      chrome: { ...base.chrome, resources: { requests: { cpu: '2' }, limits: { cpu: '1' } } },
+    });
+    const name = await createSession(f);
+    const ended = await waitEnded(name, f);
+    expect(ended.status?.endReason).toBe('PodRejected');
+    const message = ended.status?.conditions?.find((c) => c.type === 'Ended')?.message ?? '';
+    expect(message).toMatch(/^the API server refused the browser pod \(422 Invalid\): /);
+    expect(message).toContain('spec.containers[0].resources.requests');
   });
 });
