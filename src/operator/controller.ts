@@ -7,6 +7,7 @@ import {
   isTerminal,
   LABEL_MANAGED_BY,
   MANAGED_BY,
+  projectOf,
   sessionKey,
   splitKey,
 } from '../api/index.js';
@@ -93,7 +94,7 @@ export class SessionController {
     this.projects.onChange((p) => {
       this.verdicts.delete(p.metadata.name ?? '');
       for (const s of this.sessions.list())
-        if ((s.spec.project ?? 'default') === p.metadata.name) this.queue.add(sessionKey(s));
+        if (projectOf(s) === p.metadata.name) this.queue.add(sessionKey(s));
       this.projectStatus.enqueue(p.metadata.name ?? '');
     });
   }
@@ -136,7 +137,7 @@ export class SessionController {
 
   private onSessionChange(s: BrowserSession): void {
     const key = sessionKey(s);
-    const project = s.spec.project ?? 'default';
+    const project = projectOf(s);
     const uid = s.metadata.uid ?? '';
     const gone = this.sessions.get(s.metadata.name ?? '', s.metadata.namespace) === undefined;
     let members = this.byProject.get(project);
@@ -250,7 +251,7 @@ export class SessionController {
       this.queue.addAfter(key, EXPECTATION_TTL_MS, { urgent: true });
       return undefined;
     }
-    const projectName = session.spec.project ?? 'default';
+    const projectName = projectOf(session);
     const project = this.projects.get(projectName);
     const childConflict =
       pod && !isControlledBy(pod, session)
@@ -304,7 +305,7 @@ export class SessionController {
     const admitting = before.startedAt === undefined && plan.status.startedAt !== undefined;
     if (patch) {
       // An admission is recorded before its pod exists, and only against the state it was decided on.
-      if (admitting) this.inflight.set(uid, session.spec.project ?? 'default');
+      if (admitting) this.inflight.set(uid, projectOf(session));
       try {
         await client.mergePatch(
           paths.sessionStatus(ns, name),
@@ -316,7 +317,7 @@ export class SessionController {
         );
       } catch (err) {
         if (admitting) this.inflight.delete(uid);
-        this.verdicts.delete(session.spec.project ?? 'default');
+        this.verdicts.delete(projectOf(session));
         throw err;
       }
     }
