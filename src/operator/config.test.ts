@@ -77,6 +77,18 @@ describe('operator loadConfig', () => {
     );
   });
 
+  it('takes plain numbers as quantities, as the chart and the API server do', () => {
+    const path = file('num.yaml', 'chrome: { resources: { requests: { cpu: 1 }, limits: { cpu: 1.5 } } }\n');
+    expect(loadConfig({ BF_SESSION_KEY: KEY }, path).chrome.resources).toEqual({
+      requests: { cpu: '1' },
+      limits: { cpu: '1.5' },
+    });
+    const bad = file('bool.yaml', 'chrome: { resources: { limits: { cpu: true } } }\n');
+    expect(() => loadConfig({ BF_SESSION_KEY: KEY }, bad)).toThrow(
+      `config ${bad}: chrome.resources.limits.cpu: must be a Kubernetes quantity such as "500m" or "1Gi"`,
+    );
+  });
+
   it('applies the cross-field rules', () => {
     expect(() => loadConfig({})).toThrow(
       'config (no file): sessionKey: must be at least 16 characters (set BF_SESSION_KEY)',

@@ -12,10 +12,17 @@ import { isQuantity } from '../shared/quantity.js';
 
 export { ConfigError };
 
-const quantities = z.record(
-  z.string(),
-  z.string().refine(isQuantity, 'must be a Kubernetes quantity such as "500m" or "1Gi"'),
-);
+/**
+ * A Kubernetes quantity. The chart's values schema allows plain numbers (`cpu: 1`) as the API server does;
+ * they become their string form, which is what a pod spec holds.
+ */
+const quantity = (message: string) =>
+  z
+    .union([z.string(), z.number().min(0)], { error: message })
+    .transform(String)
+    .refine(isQuantity, message);
+
+const quantities = z.record(z.string(), quantity('must be a Kubernetes quantity such as "500m" or "1Gi"'));
 
 /** A container's requests and limits; each map given in the file replaces the default one as a whole. */
 const resources = (requests: Record<string, string>, limits: Record<string, string>) =>
@@ -38,7 +45,7 @@ const fields = z.strictObject({
       /** Extra Chromium flags; the operator adds the DevTools, window and profile flags itself. */
       flags: z.array(z.string()).default([...HEADLESS_CHROME_FLAGS, '--disable-dev-shm-usage']),
       resources: resources({ cpu: '500m', memory: '1Gi' }, { memory: '2Gi' }),
-      shmSize: z.string().refine(isQuantity, 'must be a Kubernetes quantity such as "1Gi"').default('1Gi'),
+      shmSize: quantity('must be a Kubernetes quantity such as "1Gi"').default('1Gi'),
     })
     .prefault({}),
   sidecar: z
