@@ -88,6 +88,10 @@ describe('loadConfig', () => {
     expect(() => loadConfig(['--nodename', 'x'], {})).toThrow(ConfigError);
     expect(() => loadConfig(['--nodename', 'x'], {})).toThrow(/flags: Unknown option '--nodename'/);
     expect(() => loadConfig(['stray'], {})).toThrow(/flags: Unexpected argument 'stray'/);
+    await writeFile(file, 'taints: [{ key: k, effect: NoSchedule, efect: x }]\n');
+    expect(() => loadConfig(['--config', file], {})).toThrow(
+      new ConfigError(`config ${file}: taints[0].efect: unknown key (known: key, value, effect)`),
+    );
     await writeFile(file, 'taints: [{ key: k, effect: Sometimes }]\n');
     expect(() => loadConfig(['--config', file], {})).toThrow(/taints\[0\]\.effect/);
     await writeFile(file, 'images: [{ repository: x/y, entrypoint: [] }]\n');

@@ -67,7 +67,7 @@ export function formatConfigError(
   for (const issue of error.issues) {
     const at = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
     if (issue.code === 'unrecognized_keys') {
-      const known = schema ? objectKeys(schemaAt(schema, formatPath(at))) : [];
+      const known = schema ? objectKeys(schemaAt(schema, at)) : [];
       const hint = known.length ? ` (known: ${known.join(', ')})` : '';
       for (const key of issue.keys)
         lines.push(`config ${source}: ${formatPath([...at, key])}: unknown key${hint}`);
@@ -141,15 +141,17 @@ function coerce(leaf: ZodType | undefined, raw: string): unknown {
   }
 }
 
-/** The schema of the field at a dotted path, with defaults, optionality and refinements unwrapped. */
-function schemaAt(schema: ZodType, path: string): ZodType | undefined {
+/** The schema of the field at a path (dotted, or as segments), with defaults, optionality and refinements unwrapped. */
+function schemaAt(schema: ZodType, path: string | readonly (string | number)[]): ZodType | undefined {
+  const segments = typeof path === 'string' ? path.split('.') : path;
   let at: ZodType | undefined = unwrap(schema);
-  if (path === '(root)') return at;
-  for (const key of path.split('.')) {
-    const shape: Record<string, ZodType> | undefined =
-      at && at.def.type === 'object' ? (at as unknown as z.ZodObject).shape : undefined;
-    const field: ZodType | undefined = shape?.[key];
-    at = field ? unwrap(field) : undefined;
+  for (const key of segments) {
+    if (!at) return undefined;
+    const def = at.def as { type: string; element?: ZodType };
+    let next: ZodType | undefined;
+    if (def.type === 'object') next = (at as unknown as z.ZodObject).shape[key];
+    else if (def.type === 'array' && typeof key === 'number') next = def.element;
+    at = next && unwrap(next);
   }
   return at;
 }
