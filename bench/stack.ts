@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { defaultGatewayConfig, validateGatewayConfig } from '../src/gateway/config.js';
 import { type ControlPlane, freePorts, startControlPlane } from '../src/localcluster/control-plane.js';
 import { tool } from '../src/localcluster/tools.js';
 import { defaultConfig as localnodeDefaults } from '../src/localnode/config.js';
@@ -175,19 +176,16 @@ export async function startBenchStack(
       'gateway',
       {
         kubeconfig,
-        listen: `127.0.0.1:${gatewayPort}`,
-        metricsListen: '127.0.0.1:0',
-        publicUrl: gatewayUrl,
-        sessionKey,
-        watchNamespace: BENCH_NAMESPACE,
-        createWaitMs: 20_000,
-        releaseWaitMs: 20_000,
-        connectWaitMs: 60_000,
-        maxBodyBytes: 64 * 1024,
-        regions: {},
-        defaultRegion: 'us-west-2',
-        apiKeyCacheSeconds: 30,
-        liveViewTtlSeconds: 3600,
+        ...validateGatewayConfig({
+          ...defaultGatewayConfig,
+          listen: `127.0.0.1:${gatewayPort}`,
+          metricsListen: '127.0.0.1:0',
+          publicUrl: gatewayUrl,
+          sessionKey,
+          watchNamespace: BENCH_NAMESPACE,
+          createWaitMs: 20_000,
+          releaseWaitMs: 20_000,
+        }),
       },
       { logFile: path.join(logsDir, 'gateway.log'), exposeGc: true },
     );

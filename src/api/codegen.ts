@@ -15,6 +15,7 @@ interface Schema {
   required?: string[];
   items?: Schema;
   enum?: unknown[];
+  default?: unknown;
   'x-kubernetes-preserve-unknown-fields'?: boolean;
 }
 
@@ -34,6 +35,7 @@ export function generateTypes(crdDir: string): string {
     '// Generated from crds/*.yaml by `make manifests` (src/api/codegen.ts). Do not edit by hand.',
     '',
   ];
+  const defaults: Record<string, unknown> = {};
   for (const file of files) {
     const crd = parse(readFileSync(path.join(crdDir, file), 'utf8')) as Crd;
     const version = crd.spec.versions.find((v) => v.storage);
@@ -60,8 +62,36 @@ export function generateTypes(crdDir: string): string {
       '}',
       '',
     );
+    const kindDefaults = defaultsOf(version.schema.openAPIV3Schema);
+    if (kindDefaults !== undefined) defaults[kind] = kindDefaults;
   }
+  out.push(
+    '/**',
+    " * The schemas' `default:` values, by kind and field path (`items` for each element of a list). The API",
+    ' * server fills them in, so objects read from it have them; code falls back to these, never to its own copy,',
+    ' * for objects built in memory.',
+    ' */',
+    `export const DEFAULTS = ${literal(defaults, '')} as const;`,
+    '',
+  );
   return out.join('\n');
+}
+
+/** The defaults in a schema, nested as the schema is; undefined when it declares none. */
+function defaultsOf(s: Schema): unknown {
+  if (s.default !== undefined) {
+    if (typeof s.default === 'object' && s.default !== null)
+      throw new Error('only scalar defaults are supported');
+    return s.default;
+  }
+  const out: Record<string, unknown> = {};
+  for (const [name, prop] of Object.entries(s.properties ?? {})) {
+    const d = defaultsOf(prop);
+    if (d !== undefined) out[name] = d;
+  }
+  const items = s.items && defaultsOf(s.items);
+  if (items !== undefined) out['items'] = items;
+  return Object.keys(out).length ? out : undefined;
 }
 
 function typeOf(s: Schema, indent: string): string {
@@ -94,6 +124,17 @@ function objectType(s: Schema, indent: string): string {
   }
   lines.push(`${indent}}`);
   return lines.join('\n');
+}
+
+/** A TypeScript literal for JSON-like data: identifier keys unquoted, strings single-quoted. */
+function literal(v: unknown, indent: string): string {
+  if (typeof v === 'string') return `'${v.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+  if (typeof v !== 'object' || v === null) return JSON.stringify(v);
+  const inner = `${indent}  `;
+  const entries = Object.entries(v).map(
+    ([k, x]) => `${inner}${/^[A-Za-z_$][\w$]*$/.test(k) ? k : literal(k, '')}: ${literal(x, inner)},`,
+  );
+  return ['{', ...entries, `${indent}}`].join('\n');
 }
 
 function doc(text: string | undefined, indent: string): string[] {

@@ -151,3 +151,32 @@ export interface BrowserSession {
   spec: BrowserSessionSpec;
   status?: BrowserSessionStatus;
 }
+
+/**
+ * The schemas' `default:` values, by kind and field path (`items` for each element of a list). The API
+ * server fills them in, so objects read from it have them; code falls back to these, never to its own copy,
+ * for objects built in memory.
+ */
+export const DEFAULTS = {
+  BrowserProject: {
+    spec: {
+      maxQueued: 0,
+      defaultTimeout: 300,
+      maxTimeout: 21600,
+      ttlSecondsAfterFinished: 3600,
+      createsPerMinute: 0,
+      apiKeySecrets: {
+        items: {
+          key: 'apiKey',
+        },
+      },
+    },
+  },
+  BrowserSession: {
+    spec: {
+      project: 'default',
+      keepAlive: false,
+      release: false,
+    },
+  },
+} as const;

@@ -1,3 +1,4 @@
+export * from './defaults.js';
 export * from './generated.js';
 export * from './labels.js';
 export type * from './report.js';

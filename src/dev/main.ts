@@ -67,7 +67,6 @@ async function main(): Promise<void> {
       namespace: 'default',
       concurrency: 10,
       maxQueued: 50,
-      defaultTimeout: 300,
       apiKeySecrets: [{ name: 'default-api-key' }],
     },
   });

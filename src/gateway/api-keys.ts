@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { KubernetesListObject, V1Secret } from '@kubernetes/client-node';
 import type { BrowserProject } from '../api/index.js';
+import { apiKeyDataKey } from '../api/index.js';
 import type { Clock } from '../shared/clock.js';
 import { isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
 import type { Informer } from '../shared/kube/informer.js';
@@ -111,7 +112,7 @@ export class ApiKeyDirectory {
       const namespace = project.spec.namespace;
       sources.set(name, keySources(project));
       for (const ref of project.spec.apiKeySecrets ?? []) {
-        const dataKey = ref.key ?? 'apiKey';
+        const dataKey = apiKeyDataKey(ref);
         let secret: V1Secret;
         try {
           secret = await this.client.get<V1Secret>(paths.secret(namespace, ref.name));

@@ -2,7 +2,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadGatewayConfig, publicBases } from './config.js';
+import {
+  defaultGatewayConfig,
+  GatewayConfigError,
+  loadGatewayConfig,
+  publicBases,
+  validateGatewayConfig,
+} from './config.js';
 
 const KEY = 'k'.repeat(32);
 
@@ -28,35 +34,46 @@ describe('loadGatewayConfig', () => {
     });
   });
 
+  it('applies the defaults, and they pass the schema themselves', () => {
+    const c = loadGatewayConfig({ BF_SESSION_KEY: KEY });
+    expect(c).toEqual({ ...defaultGatewayConfig, sessionKey: KEY });
+    expect(c).toMatchObject({ listen: '0.0.0.0:8080', createWaitMs: 5000, regions: {} });
+    expect(validateGatewayConfig(c)).toEqual(c);
+  });
+
   it.each([
-    [{}, 'config field "sessionKey" must be at least 16 characters (set BF_SESSION_KEY), got "<redacted>"'],
+    [{}, 'config (no file): sessionKey: must be at least 16 characters (set BF_SESSION_KEY)'],
     [
       { BF_SESSION_KEY: KEY, BF_GATEWAY_PUBLIC_URL: 'ftp://x' },
-      'config field "publicUrl" must be an http(s) origin without path or query, got "ftp://x"',
+      'config (no file): publicUrl (from BF_GATEWAY_PUBLIC_URL): must be an http(s) origin without path or query',
     ],
     [
       { BF_SESSION_KEY: KEY, BF_GATEWAY_PUBLIC_URL: 'http://x/prefix' },
-      'config field "publicUrl" must be an http(s) origin without path or query, got "http://x/prefix"',
+      'config (no file): publicUrl (from BF_GATEWAY_PUBLIC_URL): must be an http(s) origin without path or query',
     ],
     [
       { BF_SESSION_KEY: KEY, BF_GATEWAY_LISTEN: '8080' },
-      'config field "listen" must be host:port, got "8080"',
+      'config (no file): listen (from BF_GATEWAY_LISTEN): must be host:port',
     ],
   ])('names the bad field: %j', (env, message) => {
-    expect(() => loadGatewayConfig(env)).toThrow(message);
+    expect(() => loadGatewayConfig(env)).toThrow(new GatewayConfigError(message));
   });
 
-  it('refuses unknown fields and out-of-range numbers in the file', () => {
+  it.each([
+    [
+      'publicURL: http://x\n',
+      'publicURL: unknown key (known: listen, metricsListen, publicUrl, sessionKey, watchNamespace, createWaitMs, releaseWaitMs, connectWaitMs, maxBodyBytes, regions, defaultRegion, apiKeyCacheSeconds, liveViewTtlSeconds)',
+    ],
+    ['createWaitMs: 40000\n', 'createWaitMs: Too big: expected number to be <=25000'],
+    ['createWaitMs: soon\n', 'createWaitMs: Invalid input: expected number, received string'],
+    ['regions: { eu: 1 }\n', 'regions.eu: Invalid input: expected string, received number'],
+    ['regions: [eu]\n', 'regions: Invalid input: expected record, received array'],
+  ])('refuses %j in the file, naming the path', (yaml, message) => {
     const dir = mkdtempSync(join(tmpdir(), 'bf-gw-config-'));
-    const unknown = join(dir, 'a.yaml');
-    writeFileSync(unknown, 'publicURL: http://x\n');
-    expect(() => loadGatewayConfig({ BF_SESSION_KEY: KEY }, unknown)).toThrow(
-      'unknown config field "publicURL"',
-    );
-    const slow = join(dir, 'b.yaml');
-    writeFileSync(slow, 'createWaitMs: 40000\n');
-    expect(() => loadGatewayConfig({ BF_SESSION_KEY: KEY }, slow)).toThrow(
-      'config field "createWaitMs" must be an integer in 0..25000, got 40000',
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, yaml);
+    expect(() => loadGatewayConfig({ BF_SESSION_KEY: KEY }, file)).toThrow(
+      new GatewayConfigError(`config ${file}: ${message}`),
     );
   });
 });

@@ -1,131 +1,93 @@
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
+import { z } from 'zod';
+import {
+  ConfigError,
+  type Env,
+  envOverrides,
+  hostPort,
+  intIn,
+  loadConfig,
+  parseConfig,
+} from '../shared/config.js';
 
-export interface GatewayConfig {
+export { ConfigError as GatewayConfigError };
+
+/** An http(s) origin: scheme, host and port, no path, query or fragment. */
+const origin = z.string().refine((v) => {
+  try {
+    const url = new URL(v);
+    return ['http:', 'https:'].includes(url.protocol) && url.pathname === '/' && !url.search && !url.hash;
+  } catch {
+    return false;
+  }
+}, 'must be an http(s) origin without path or query');
+
+const fields = z.strictObject({
   /** host:port of the API, CDP and live-view server. */
-  listen: string;
+  listen: hostPort.default('0.0.0.0:8080'),
   /** host:port of /healthz, /readyz and /metrics. */
-  metricsListen: string;
+  metricsListen: hostPort.default('0.0.0.0:8081'),
   /**
-   * The origin clients reach the gateway at (http or https, no path); connectUrl, wsEndpoint and the live-view
-   * links are built from it (ws/wss follows the scheme).
+   * The origin clients reach the gateway at (http or https, no path); connectUrl, wsEndpoint and the
+   * live-view links are built from it (ws/wss follows the scheme).
    */
-  publicUrl: string;
+  publicUrl: origin.default('http://127.0.0.1:8080'),
   /** HMAC key for session credentials; the same as the operator's (a Secret in a cluster). */
-  sessionKey: string;
+  sessionKey: z.string().default(''),
   /** Only serve sessions in this namespace; empty = all namespaces. */
-  watchNamespace: string;
+  watchNamespace: z.string().default(''),
   /** Longest a create waits for the browser before answering PENDING (the Hyperbrowser SDK gives up at 30 s). */
-  createWaitMs: number;
+  createWaitMs: intIn(0, 25_000).default(5000),
   /** Longest a release waits for the session to end before answering with its current status. */
-  releaseWaitMs: number;
+  releaseWaitMs: intIn(0, 25_000).default(5000),
   /** Longest a CDP connect waits for a starting (or queued) session to become Running. */
-  connectWaitMs: number;
+  connectWaitMs: intIn(0, 600_000).default(60_000),
   /** Largest request body accepted. */
-  maxBodyBytes: number;
+  maxBodyBytes: intIn(1024, 16 * 1024 * 1024).default(64 * 1024),
   /** SDK region name → spec.region (a node label value); empty = single region, nothing enforced. */
-  regions: Record<string, string>;
+  regions: z.record(z.string(), z.string()).default({}),
   /** The Browserbase `region` reported for sessions without one. */
-  defaultRegion: string;
+  defaultRegion: z.string().min(1).default('us-west-2'),
   /** How long API keys read from Secrets are trusted before they are read again. */
-  apiKeyCacheSeconds: number;
+  apiKeyCacheSeconds: intIn(1, 3600).default(30),
   /** Lifetime of a live-view link when the caller does not ask for one. */
-  liveViewTtlSeconds: number;
-}
+  liveViewTtlSeconds: intIn(1, 7 * 24 * 3600).default(3600),
+});
 
-export const defaultGatewayConfig: GatewayConfig = {
-  listen: '0.0.0.0:8080',
-  metricsListen: '0.0.0.0:8081',
-  publicUrl: 'http://127.0.0.1:8080',
-  sessionKey: '',
-  watchNamespace: '',
-  createWaitMs: 5000,
-  releaseWaitMs: 5000,
-  connectWaitMs: 60_000,
-  maxBodyBytes: 64 * 1024,
-  regions: {},
-  defaultRegion: 'us-west-2',
-  apiKeyCacheSeconds: 30,
-  liveViewTtlSeconds: 3600,
+/** The gateway's config file (charts/browserfleet/templates/_config.tpl renders it). */
+export const gatewayConfigSchema = fields.superRefine((c, ctx) => {
+  if (c.sessionKey.length < 16)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['sessionKey'],
+      message: 'must be at least 16 characters (set BF_SESSION_KEY)',
+    });
+});
+
+export type GatewayConfig = z.output<typeof gatewayConfigSchema>;
+
+/** Every field at its default; `sessionKey` is empty, which loading refuses. */
+export const defaultGatewayConfig: GatewayConfig = fields.parse({});
+
+/** The env a deployment injects: BF_SESSION_KEY from a Secret, the addresses from `make dev` or a chart. */
+const ENV_OVERRIDES = {
+  BF_SESSION_KEY: 'sessionKey',
+  BF_GATEWAY_PUBLIC_URL: 'publicUrl',
+  BF_GATEWAY_LISTEN: 'listen',
+  BF_GATEWAY_METRICS_LISTEN: 'metricsListen',
+  BF_WATCH_NAMESPACE: 'watchNamespace',
 };
 
-export class GatewayConfigError extends Error {}
-
-type Env = Record<string, string | undefined>;
-
-/**
- * Config = defaults, then the YAML file (BF_GATEWAY_CONFIG or --config), then the env a deployment injects
- * (BF_SESSION_KEY from a Secret, BF_GATEWAY_PUBLIC_URL, BF_GATEWAY_LISTEN, BF_WATCH_NAMESPACE). Every field is
- * checked; an error names the field and what it should be.
- */
+/** Config = defaults, under the YAML file (BF_GATEWAY_CONFIG or --config), under the env overrides. */
 export function loadGatewayConfig(env: Env = process.env, file?: string): GatewayConfig {
-  const path = file ?? env['BF_GATEWAY_CONFIG'];
-  const fromFile: unknown = path ? parse(readFileSync(path, 'utf8')) : {};
-  const config: GatewayConfig = structuredClone(defaultGatewayConfig);
-  if (fromFile !== null && fromFile !== undefined) {
-    if (typeof fromFile !== 'object' || Array.isArray(fromFile))
-      throw new GatewayConfigError('config file must hold a mapping');
-    for (const [k, v] of Object.entries(fromFile)) {
-      if (!(k in config)) throw new GatewayConfigError(`unknown config field "${k}"`);
-      (config as unknown as Record<string, unknown>)[k] = v;
-    }
-  }
-  const overrides: [string, keyof GatewayConfig][] = [
-    ['BF_SESSION_KEY', 'sessionKey'],
-    ['BF_GATEWAY_PUBLIC_URL', 'publicUrl'],
-    ['BF_GATEWAY_LISTEN', 'listen'],
-    ['BF_GATEWAY_METRICS_LISTEN', 'metricsListen'],
-    ['BF_WATCH_NAMESPACE', 'watchNamespace'],
-  ];
-  for (const [name, key] of overrides) {
-    const v = env[name];
-    if (v !== undefined) (config as unknown as Record<string, unknown>)[key] = v;
-  }
-  validateGatewayConfig(config);
-  return config;
+  return loadConfig(gatewayConfigSchema, {
+    file: file ?? env['BF_GATEWAY_CONFIG'],
+    overrides: envOverrides(env, ENV_OVERRIDES),
+  });
 }
 
-export function validateGatewayConfig(c: GatewayConfig): void {
-  const fail = (field: string, want: string, got: unknown): never => {
-    throw new GatewayConfigError(`config field "${field}" must be ${want}, got ${JSON.stringify(got)}`);
-  };
-  const int = (field: keyof GatewayConfig, min: number, max: number) => {
-    const v = c[field];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
-      fail(field, `an integer in ${min}..${max}`, v);
-  };
-  const hostPort = (field: keyof GatewayConfig) => {
-    const v = c[field];
-    if (typeof v !== 'string' || !/^[^\s:]*:\d{1,5}$/.test(v)) fail(field, 'host:port', v);
-  };
-  hostPort('listen');
-  hostPort('metricsListen');
-  let url: URL | undefined;
-  try {
-    url = new URL(c.publicUrl);
-  } catch {
-    fail('publicUrl', 'an http(s) URL', c.publicUrl);
-  }
-  if (!url || !['http:', 'https:'].includes(url.protocol) || url.pathname !== '/' || url.search || url.hash) {
-    fail('publicUrl', 'an http(s) origin without path or query', c.publicUrl);
-  }
-  if (typeof c.sessionKey !== 'string' || c.sessionKey.length < 16) {
-    fail('sessionKey', 'at least 16 characters (set BF_SESSION_KEY)', '<redacted>');
-  }
-  if (typeof c.watchNamespace !== 'string') fail('watchNamespace', 'a string', c.watchNamespace);
-  int('createWaitMs', 0, 25_000);
-  int('releaseWaitMs', 0, 25_000);
-  int('connectWaitMs', 0, 600_000);
-  int('maxBodyBytes', 1024, 16 * 1024 * 1024);
-  int('apiKeyCacheSeconds', 1, 3600);
-  int('liveViewTtlSeconds', 1, 7 * 24 * 3600);
-  if (typeof c.regions !== 'object' || c.regions === null || Array.isArray(c.regions)) {
-    fail('regions', 'a mapping of SDK region to node label value', c.regions);
-  }
-  for (const [k, v] of Object.entries(c.regions))
-    if (typeof v !== 'string') fail(`regions.${k}`, 'a string', v);
-  if (typeof c.defaultRegion !== 'string' || c.defaultRegion === '')
-    fail('defaultRegion', 'a non-empty string', c.defaultRegion);
+/** Checks a config built in code (tests, benchmarks) as strictly as a file. */
+export function validateGatewayConfig(c: GatewayConfig): GatewayConfig {
+  return parseConfig(gatewayConfigSchema, c, '(in code)');
 }
 
 /** Public base URLs derived from publicUrl: http(s) for pages, ws(s) for CDP. */

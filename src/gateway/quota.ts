@@ -1,5 +1,5 @@
 import type { BrowserProject, BrowserSession } from '../api/index.js';
-import { isAdmitted, isTerminal } from '../api/index.js';
+import { isAdmitted, isTerminal, projectSpec } from '../api/index.js';
 import { isoTime } from './compat/fields.js';
 
 export const RATE_WINDOW_MS = 60_000;
@@ -25,8 +25,9 @@ export function createBudget(
   now: number,
 ): CreateBudget {
   const name = project.metadata.name ?? '';
-  const perMinute = project.spec.createsPerMinute ?? 0;
-  const capacity = project.spec.concurrency + (project.spec.maxQueued ?? 0);
+  const spec = projectSpec(project);
+  const perMinute = spec.createsPerMinute;
+  const capacity = spec.concurrency + spec.maxQueued;
   const live = sessions.filter((s) => !isTerminal(s) && !s.metadata.deletionTimestamp);
   const room = Math.max(0, capacity - live.length);
 
@@ -60,7 +61,7 @@ export function createBudget(
       code: 'QUOTA_EXCEEDED',
       message:
         `project "${name}" is at its limit: ${live.length} sessions running, starting or queued ` +
-        `(concurrency ${project.spec.concurrency}, maxQueued ${project.spec.maxQueued ?? 0})`,
+        `(concurrency ${project.spec.concurrency}, maxQueued ${spec.maxQueued})`,
       retryAfterSeconds,
     };
   }

@@ -8,6 +8,7 @@ import {
   LABEL_MANAGED_BY,
   LABEL_PROJECT,
   MANAGED_BY,
+  projectOf,
   sessionKey,
 } from '../api/index.js';
 import type { Clock } from '../shared/clock.js';
@@ -50,8 +51,7 @@ export class SessionService {
     const namespace = project.spec.namespace;
     const byKey = new Map<string, BrowserSession>();
     for (const s of this.cache.list()) {
-      if (s.metadata.namespace === namespace && (s.spec.project ?? 'default') === name)
-        byKey.set(sessionKey(s), s);
+      if (s.metadata.namespace === namespace && projectOf(s) === name) byKey.set(sessionKey(s), s);
     }
     const now = this.clock.now();
     for (const [key, s] of this.unseen) {
@@ -63,7 +63,7 @@ export class SessionService {
         this.unseen.delete(key);
       } else if (!(created > now - RATE_WINDOW_MS)) {
         this.unseen.delete(key);
-      } else if (s.metadata.namespace === namespace && s.spec.project === name) {
+      } else if (s.metadata.namespace === namespace && projectOf(s) === name) {
         byKey.set(key, s);
       }
     }
@@ -146,7 +146,7 @@ export class SessionService {
     const missing = new ApiError('SESSION_NOT_FOUND', `session ${id} not found`);
     if (!isSessionName(id)) throw missing;
     const s = await this.cache.get({ namespace: project.spec.namespace, name: id });
-    if (!s || (s.spec.project ?? 'default') !== project.metadata.name) throw missing;
+    if (!s || projectOf(s) !== project.metadata.name) throw missing;
     return s;
   }
 

@@ -6,6 +6,7 @@ import { EventRecorder } from '../shared/kube/events.js';
 import { Informer } from '../shared/kube/informer.js';
 import { WorkQueue } from '../shared/kube/workqueue.js';
 import { createLogger, type Logger } from '../shared/log.js';
+import { parseQuantity } from '../shared/quantity.js';
 import { type AgentRecord, AgentRegistry } from './agent-registry.js';
 import { AddressPool, type Cidr, cidrContains, isLoopback, parseCidr } from './cidr.js';
 import { ClusterDns } from './cluster-dns.js';
@@ -23,7 +24,6 @@ import {
   podPhase,
   statusCovers,
 } from './pod-status.js';
-import { parseQuantity } from './quantity.js';
 import { ServiceProxy } from './service-proxy.js';
 import { NodeStateDir } from './state-dir.js';
 import type { VolumeApi } from './volume-files.js';

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, defaultConfig, loadConfig, validateConfig } from './config.js';
 
 let dir: string;
 let kubeconfig: string;
@@ -75,14 +75,43 @@ describe('loadConfig', () => {
     expect(() => loadConfig([], env)).toThrow(message);
   });
 
-  it('names unknown fields and flags', async () => {
+  it('names unknown fields, wrong types and unknown flags with their path', async () => {
     const file = join(dir, 'typo.yaml');
     await writeFile(file, 'allocatable:\n  cpus: "4"\n');
-    expect(() => loadConfig(['--config', file], {})).toThrow(/unknown config field "allocatable.cpus"/);
+    expect(() => loadConfig(['--config', file], {})).toThrow(
+      new ConfigError(`config ${file}: allocatable.cpus: unknown key (known: cpu, memory, pods)`),
+    );
+    await writeFile(file, 'workers: many\n');
+    expect(() => loadConfig(['--config', file], {})).toThrow(
+      new ConfigError(`config ${file}: workers: Invalid input: expected number, received string`),
+    );
     expect(() => loadConfig(['--nodename', 'x'], {})).toThrow(ConfigError);
+    expect(() => loadConfig(['--nodename', 'x'], {})).toThrow(/flags: Unknown option '--nodename'/);
+    expect(() => loadConfig(['stray'], {})).toThrow(/flags: Unexpected argument 'stray'/);
+    await writeFile(file, 'taints: [{ key: k, effect: NoSchedule, efect: x }]\n');
+    expect(() => loadConfig(['--config', file], {})).toThrow(
+      new ConfigError(`config ${file}: taints[0].efect: unknown key (known: key, value, effect)`),
+    );
     await writeFile(file, 'taints: [{ key: k, effect: Sometimes }]\n');
     expect(() => loadConfig(['--config', file], {})).toThrow(/taints\[0\]\.effect/);
     await writeFile(file, 'images: [{ repository: x/y, entrypoint: [] }]\n');
     expect(() => loadConfig(['--config', file], {})).toThrow(/images\[0\]\.entrypoint/);
+  });
+
+  it('coerces env values to the field type, and names the variable when it cannot', () => {
+    expect(loadConfig([], { BF_LOCALNODE_PODS: '30', BF_LOCALNODE_SIMULATE: '1' })).toMatchObject({
+      allocatable: { pods: 30 },
+      simulate: true,
+    });
+    expect(() => loadConfig([], { BF_LOCALNODE_PODS: 'lots' })).toThrow(
+      new ConfigError(
+        'config (no file): allocatable.pods (from BF_LOCALNODE_PODS): Invalid input: expected number, received string',
+      ),
+    );
+    expect(() => loadConfig(['--node-name', 'Bad_Name'], {})).toThrow(/nodeName \(from --node-name\)/);
+  });
+
+  it('checks the default values with the same rules as given ones', () => {
+    expect(validateConfig(defaultConfig())).toEqual(defaultConfig());
   });
 });

@@ -1,5 +1,5 @@
 import type { V1Container, V1Pod, V1ResourceFieldSelector } from '@kubernetes/client-node';
-import { parseQuantity } from './quantity.js';
+import { parseQuantity } from '../shared/quantity.js';
 
 /** What only the node knows when a container starts, for the downward API. */
 export interface PodFacts {

@@ -3,6 +3,7 @@ import {
   type BrowserSession,
   isAdmitted,
   isTerminal,
+  projectOf,
   sessionKey,
 } from '../api/index.js';
 import type { WorkQueue } from '../shared/kube/workqueue.js';
@@ -123,5 +124,3 @@ export class AdmissionLedger {
     return out;
   }
 }
-
-const projectOf = (s: BrowserSession) => s.spec.project ?? 'default';

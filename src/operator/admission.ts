@@ -1,5 +1,5 @@
 import type { BrowserProject, BrowserSession } from '../api/index.js';
-import { isAdmitted, isTerminal } from '../api/index.js';
+import { isAdmitted, isTerminal, projectSpec } from '../api/index.js';
 
 export type AdmissionVerdict =
   | { kind: 'admit' }
@@ -24,7 +24,7 @@ export function decideAdmissions(
     .filter((s) => !s.spec.release && !s.metadata.deletionTimestamp)
     .sort(compareArrival);
   let room = Math.max(0, project.spec.concurrency - admitted);
-  const maxQueued = project.spec.maxQueued ?? 0;
+  const maxQueued = projectSpec(project).maxQueued;
   let queued = 0;
   for (const s of waiting) {
     const uid = s.metadata.uid ?? '';

@@ -9,6 +9,7 @@ import {
   LABEL_PROJECT,
   LABEL_SESSION,
   MANAGED_BY,
+  projectOf,
   SIDECAR_METRICS_PORT,
 } from '../api/index.js';
 import type { OperatorConfig } from './config.js';
@@ -28,7 +29,7 @@ export function childLabels(s: BrowserSession): Record<string, string> {
     [LABEL_MANAGED_BY]: MANAGED_BY,
     // Label values are capped at 63 characters like names; the session name may be longer (up to 253).
     [LABEL_SESSION]: labelValue(s.metadata.name ?? ''),
-    [LABEL_PROJECT]: labelValue(s.spec.project ?? 'default'),
+    [LABEL_PROJECT]: labelValue(projectOf(s)),
   };
 }
 

@@ -7,6 +7,7 @@ import {
   isTerminal,
   LABEL_MANAGED_BY,
   MANAGED_BY,
+  projectOf,
   sessionKey,
   splitKey,
 } from '../api/index.js';
@@ -99,7 +100,7 @@ export class SessionController {
     this.projects.onChange((p) => {
       this.ledger.projectChanged(p.metadata.name ?? '');
       for (const s of this.sessions.list())
-        if ((s.spec.project ?? 'default') === p.metadata.name) this.queue.add(sessionKey(s));
+        if (projectOf(s) === p.metadata.name) this.queue.add(sessionKey(s));
       this.projectStatus.enqueue(p.metadata.name ?? '');
     });
   }
@@ -156,7 +157,7 @@ export class SessionController {
 
   private onSessionChange(s: BrowserSession): void {
     const key = sessionKey(s);
-    const project = s.spec.project ?? 'default';
+    const project = projectOf(s);
     const gone = this.sessions.get(s.metadata.name ?? '', s.metadata.namespace) === undefined;
     if (gone) this.expectations.forget(key);
     const { waiting } = this.ledger.observe(s, gone);
@@ -188,7 +189,7 @@ export class SessionController {
     // The cache has not caught up with this operator's own status write: its watch event will queue the key
     // again (the timer is only for a lost event).
     if (pending.staleSession) return EXPECTATION_TTL_MS;
-    const projectName = session.spec.project ?? 'default';
+    const projectName = projectOf(session);
     const project = this.projects.get(projectName);
     const childConflict =
       pod && !isControlledBy(pod, session)

@@ -1,21 +1,16 @@
+import { parseFlags } from '../shared/config.js';
 import { createLogger } from '../shared/log.js';
-import { ConfigError, loadConfig, type OperatorConfig } from './config.js';
+import { loadConfig } from './config.js';
 import { startOperator } from './operator.js';
 
-/** `node dist/main.js operator [--config file]`: config from BF_OPERATOR_CONFIG / --config and env. */
+/**
+ * `node dist/main.js operator [--config file]`: config from BF_OPERATOR_CONFIG / --config and env. A bad flag
+ * or setting throws a ConfigError, which src/main.ts prints before exiting with 2.
+ */
 export async function runOperator(argv: string[], env = process.env): Promise<void> {
   const log = createLogger({ component: 'operator' });
-  const i = argv.indexOf('--config');
-  let config: OperatorConfig;
-  try {
-    config = loadConfig(env, i >= 0 ? argv[i + 1] : undefined);
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      log.error(`invalid configuration: ${err.message}`);
-      process.exit(2);
-    }
-    throw err;
-  }
+  const flags = parseFlags(argv, { config: { type: 'string' } });
+  const config = loadConfig(env, flags.config);
   const operator = await startOperator(config, env['BF_KUBECONFIG'] || undefined, log);
   log.info('operator started', {
     identity: config.identity,

@@ -4,8 +4,11 @@ import {
   type BrowserSession,
   type BrowserSessionStatus,
   type Condition,
+  DEFAULTS,
   type EndReason,
   isTerminal,
+  projectOf,
+  projectSpec,
   type SessionPhase,
   USER_METADATA_MAX,
   userMetadataSize,
@@ -105,8 +108,6 @@ export interface Plan {
   requeueAfterMs?: number;
 }
 
-const DEFAULT_TTL_SECONDS = 3600;
-
 const STARTING_MESSAGE = 'waiting for the browser pod to become ready';
 
 /**
@@ -147,7 +148,8 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
   const invalid = validate(o);
   if (invalid) return end(o, base, 'Failed', invalid.reason, o.now, invalid.message);
 
-  const timeoutSeconds = s.spec.timeout ?? o.project?.spec.defaultTimeout ?? 300;
+  const timeoutSeconds =
+    s.spec.timeout ?? o.project?.spec.defaultTimeout ?? DEFAULTS.BrowserProject.spec.defaultTimeout;
   const admitted = st.startedAt !== undefined;
 
   if (!admitted) {
@@ -170,7 +172,7 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
           'Admitted',
           'False',
           'Queued',
-          verdict.message ?? `waiting for room in project ${s.spec.project ?? 'default'}`,
+          verdict.message ?? `waiting for room in project ${projectOf(s)}`,
         ),
       };
       const events: SessionEvent[] =
@@ -179,7 +181,7 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
               {
                 type: 'Normal',
                 reason: 'Queued',
-                message: `project ${s.spec.project ?? 'default'} is at its concurrency limit; queue position ${verdict.position}`,
+                message: `project ${projectOf(s)} is at its concurrency limit; queue position ${verdict.position}`,
               },
             ]
           : [];
@@ -328,7 +330,7 @@ function idleEnd(o: Observed, c: OperatorConfig): { at: number; message: string 
 
 function validate(o: Observed): { reason: EndReason; message: string } | undefined {
   const s = o.session;
-  const project = s.spec.project ?? 'default';
+  const project = projectOf(s);
   if (!o.project) return { reason: 'ProjectNotFound', message: `BrowserProject ${project} does not exist` };
   if (o.project.spec.namespace !== s.metadata.namespace) {
     return {
@@ -343,7 +345,7 @@ function validate(o: Observed): { reason: EndReason; message: string } | undefin
       message: `spec.userMetadata: ${size} characters serialized, at most ${USER_METADATA_MAX}`,
     };
   }
-  const max = o.project.spec.maxTimeout ?? 21600;
+  const max = projectSpec(o.project).maxTimeout;
   if (s.spec.timeout !== undefined && s.spec.timeout > max) {
     return {
       reason: 'InvalidSpec',
@@ -388,7 +390,9 @@ function planFinished(o: Observed, status: LifecycleStatus): Plan {
   if (o.pod && !o.pod.metadata?.deletionTimestamp) plan.deletePod = true;
   if (o.service && !o.service.metadata?.deletionTimestamp) plan.deleteService = true;
   const ttl =
-    o.session.spec.ttlSecondsAfterFinished ?? o.project?.spec.ttlSecondsAfterFinished ?? DEFAULT_TTL_SECONDS;
+    o.session.spec.ttlSecondsAfterFinished ??
+    o.project?.spec.ttlSecondsAfterFinished ??
+    DEFAULTS.BrowserProject.spec.ttlSecondsAfterFinished;
   const endedAt = Date.parse(status.endedAt ?? iso(o.now));
   // Counted from when the operator actually ended it: a late end (operator down) still gets its full TTL.
   const endedCondition = conditionTime(status.conditions, 'Ended');

@@ -1,5 +1,5 @@
 import type { BrowserProject, BrowserSession } from '../api/index.js';
-import { isTerminal } from '../api/index.js';
+import { isTerminal, projectOf } from '../api/index.js';
 import { isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
 import type { Informer } from '../shared/kube/informer.js';
 import { runReconciler } from '../shared/kube/reconciler.js';
@@ -17,7 +17,7 @@ export interface ProjectCounts {
 export function countSessions(project: string, sessions: readonly BrowserSession[]): ProjectCounts {
   const counts = { running: 0, starting: 0, queued: 0 };
   for (const s of sessions) {
-    if ((s.spec.project ?? 'default') !== project || isTerminal(s)) continue;
+    if (projectOf(s) !== project || isTerminal(s)) continue;
     const phase = s.status?.phase;
     if (phase === 'Running') counts.running++;
     else if (phase === 'Starting') counts.starting++;

@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { API_VERSION, type BrowserSession, isTerminal } from '../api/index.js';
-import type { ConnectionReport } from '../api/report.js';
+import { type ConnectionReport, parseConnectionReport, ReportFormatError } from '../api/report.js';
 import { sessionToken, tokensEqual } from '../shared/credentials.js';
 import { isConflict, isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
 import type { Logger } from '../shared/log.js';
@@ -16,46 +16,6 @@ class ReportError extends Error {
   ) {
     super(message);
   }
-}
-
-/** Checks a report's shape; the error names the first bad field. */
-export function parseReport(body: unknown): ConnectionReport {
-  if (typeof body !== 'object' || body === null) throw new ReportError(400, 'body must be a JSON object');
-  const b = body as Record<string, unknown>;
-  const str = (f: string) => {
-    if (typeof b[f] !== 'string' || b[f] === '')
-      throw new ReportError(400, `${f} must be a non-empty string`);
-    return b[f] as string;
-  };
-  const count = (f: string) => {
-    const v = b[f];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
-      throw new ReportError(400, `${f} must be a non-negative integer`);
-    return v;
-  };
-  const time = (f: string) => {
-    const v = b[f];
-    if (v === undefined || v === null) return undefined;
-    if (typeof v !== 'string' || Number.isNaN(Date.parse(v)))
-      throw new ReportError(400, `${f} must be an RFC 3339 time`);
-    return new Date(v).toISOString();
-  };
-  const report: ConnectionReport = {
-    namespace: str('namespace'),
-    name: str('name'),
-    uid: str('uid'),
-    bootId: str('bootId'),
-    seq: count('seq'),
-    connections: count('connections'),
-    pages: count('pages'),
-    keepAliveRequested: b['keepAliveRequested'] === true,
-    chromeReachable: b['chromeReachable'] !== false,
-  };
-  const lc = time('lastConnectedAt');
-  const ld = time('lastDisconnectedAt');
-  if (lc) report.lastConnectedAt = lc;
-  if (ld) report.lastDisconnectedAt = ld;
-  return report;
 }
 
 /**
@@ -97,6 +57,15 @@ export function createReportApp(deps: {
     res.status(status).json({ message: status >= 500 ? 'internal error' : (err as Error).message });
   });
   return app;
+}
+
+function parseReport(body: unknown): ConnectionReport {
+  try {
+    return parseConnectionReport(body);
+  } catch (err) {
+    if (err instanceof ReportFormatError) throw new ReportError(400, err.message);
+    throw err;
+  }
 }
 
 async function apply(client: KubeClient, r: ConnectionReport): Promise<'applied' | 'stale' | 'ignored'> {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../shared/config.js';
 import { sidecarConfigFromEnv } from './config.js';
 
 const complete = {
@@ -53,5 +54,20 @@ describe('sidecarConfigFromEnv', () => {
     ['BF_REPORT_URL', 'not a url'],
   ])('names %s when it holds %j', (name, value) => {
     expect(() => sidecarConfigFromEnv({ ...complete, [name]: value })).toThrow(name);
+  });
+});
+
+describe('sidecar config errors', () => {
+  it('name every bad variable, one line each', () => {
+    expect(() =>
+      sidecarConfigFromEnv({ ...complete, BF_LISTEN_PORT: 'http', BF_SESSION_UID: undefined }),
+    ).toThrow(
+      new ConfigError(
+        [
+          'config environment: BF_LISTEN_PORT: must be a TCP port number (0-65535)',
+          'config environment: BF_SESSION_UID: Invalid input: expected string, received undefined',
+        ].join('\n'),
+      ),
+    );
   });
 });

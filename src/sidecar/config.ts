@@ -1,74 +1,72 @@
+import { z } from 'zod';
+import { type Env, parseConfig } from '../shared/config.js';
+
 export interface SessionIdentity {
   namespace: string;
   name: string;
   uid: string;
 }
 
-export interface SidecarConfig {
-  /** Address the CDP proxy binds; 0.0.0.0 in a pod, 127.0.0.1 in tests. */
-  host: string;
-  listenPort: number;
-  metricsPort: number;
-  /** Chrome's DevTools HTTP root, e.g. http://127.0.0.1:9222. */
-  chromeUrl: URL;
-  session: SessionIdentity;
-  sessionToken: string;
-  /** Empty: reporting is off (local runs without an operator). */
-  reportUrl: string;
-  reportIntervalMs: number;
-  /** Idle client legs get a ws ping this often, so intermediate proxies don't drop quiet sockets. */
-  clientPingIntervalMs: number;
-}
-
-type Env = Record<string, string | undefined>;
-
-function required(env: Env, name: string): string {
-  const value = env[name]?.trim();
-  if (!value) throw new Error(`sidecar: environment variable ${name} is required`);
-  return value;
-}
-
-function port(env: Env, name: string): number {
-  const raw = required(env, name);
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0 || value > 65535) {
-    throw new Error(`sidecar: ${name} must be a TCP port number (0-65535), got "${raw}"`);
-  }
-  return value;
-}
-
-function httpUrl(name: string, raw: string): URL {
-  let url: URL;
+const required = z.string().trim().min(1, 'is required');
+const port = z
+  .string()
+  .trim()
+  .regex(/^\d+$/, 'must be a TCP port number (0-65535)')
+  .transform(Number)
+  .pipe(z.number().max(65535, 'must be a TCP port number (0-65535)'));
+const isHttpUrl = (raw: string, protocols: string[]) => {
   try {
-    url = new URL(raw);
+    return protocols.includes(new URL(raw).protocol);
   } catch {
-    throw new Error(`sidecar: ${name} must be an absolute URL, got "${raw}"`);
+    return false;
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`sidecar: ${name} must be an http(s) URL, got "${raw}"`);
-  }
-  return url;
-}
+};
 
-/** Reads the env contract the operator puts on the sidecar container; throws naming the first bad variable. */
-export function sidecarConfigFromEnv(env: Env): SidecarConfig {
-  const chromeUrl = httpUrl('BF_CHROME_URL', required(env, 'BF_CHROME_URL'));
-  if (chromeUrl.protocol !== 'http:') throw new Error('sidecar: BF_CHROME_URL must be an http:// URL');
-  const reportUrl = env['BF_REPORT_URL']?.trim() ?? '';
-  if (reportUrl) httpUrl('BF_REPORT_URL', reportUrl);
-  return {
+/**
+ * The env contract the operator puts on the sidecar container (src/operator/children.ts). Other variables of
+ * the process environment are none of the sidecar's business, so unknown names are not refused here.
+ */
+export const sidecarEnvSchema = z
+  .object({
+    BF_LISTEN_PORT: port,
+    BF_METRICS_PORT: port,
+    /** Chrome's DevTools HTTP root, e.g. http://127.0.0.1:9222; plain http, it is in the same pod. */
+    BF_CHROME_URL: z
+      .string()
+      .trim()
+      .refine((v) => isHttpUrl(v, ['http:']), 'must be an absolute http:// URL')
+      .transform((v) => new URL(v)),
+    BF_SESSION_NAMESPACE: required,
+    BF_SESSION_NAME: required,
+    BF_SESSION_UID: required,
+    BF_SESSION_TOKEN: required,
+    /** Empty or absent: reporting is off (local runs without an operator). */
+    BF_REPORT_URL: z
+      .string()
+      .trim()
+      .refine(
+        (v) => v === '' || isHttpUrl(v, ['http:', 'https:']),
+        'must be an absolute http(s) URL or empty',
+      )
+      .default(''),
+  })
+  .transform((e) => ({
+    /** Address the CDP proxy binds; 0.0.0.0 in a pod, 127.0.0.1 in tests. */
     host: '0.0.0.0',
-    listenPort: port(env, 'BF_LISTEN_PORT'),
-    metricsPort: port(env, 'BF_METRICS_PORT'),
-    chromeUrl,
-    session: {
-      namespace: required(env, 'BF_SESSION_NAMESPACE'),
-      name: required(env, 'BF_SESSION_NAME'),
-      uid: required(env, 'BF_SESSION_UID'),
-    },
-    sessionToken: required(env, 'BF_SESSION_TOKEN'),
-    reportUrl,
+    listenPort: e.BF_LISTEN_PORT,
+    metricsPort: e.BF_METRICS_PORT,
+    chromeUrl: e.BF_CHROME_URL,
+    session: { namespace: e.BF_SESSION_NAMESPACE, name: e.BF_SESSION_NAME, uid: e.BF_SESSION_UID },
+    sessionToken: e.BF_SESSION_TOKEN,
+    reportUrl: e.BF_REPORT_URL,
     reportIntervalMs: 10_000,
+    /** Idle client legs get a ws ping this often, so intermediate proxies don't drop quiet sockets. */
     clientPingIntervalMs: 20_000,
-  };
+  }));
+
+export type SidecarConfig = z.output<typeof sidecarEnvSchema>;
+
+/** Reads the env contract; throws a ConfigError naming every bad variable. */
+export function sidecarConfigFromEnv(env: Env): SidecarConfig {
+  return parseConfig(sidecarEnvSchema, env, 'environment');
 }

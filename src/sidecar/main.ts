@@ -1,3 +1,4 @@
+import { parseFlags } from '../shared/config.js';
 import { sidecarConfigFromEnv } from './config.js';
 import { errorMessage, log } from './log.js';
 import { createSidecar } from './sidecar.js';
@@ -6,7 +7,11 @@ import { createSidecar } from './sidecar.js';
  * `node dist/main.js sidecar`: one per browser pod, the only door to its Chrome. Resolves once listening;
  * SIGTERM (pod deletion) closes the listeners and client sockets, sends the final report, and exits.
  */
-export async function runSidecar(env: Record<string, string | undefined> = process.env): Promise<void> {
+export async function runSidecar(
+  argv: readonly string[] = [],
+  env: Record<string, string | undefined> = process.env,
+): Promise<void> {
+  parseFlags(argv, {}); // all settings come from the env the operator sets; a flag is a mistake
   const config = sidecarConfigFromEnv(env);
   const sidecar = createSidecar(config);
   const { port, metricsPort } = await sidecar.listen();

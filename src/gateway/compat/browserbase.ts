@@ -2,6 +2,7 @@ import {
   type BrowserProject,
   type BrowserSession,
   type BrowserSessionSpec,
+  projectSpec,
   type SessionPhase,
   USER_METADATA_MAX,
   userMetadataSize,
@@ -74,7 +75,7 @@ export function parseBrowserbaseCreate(body: unknown, ctx: CreateContext): Brows
     keepAlive: optionalBoolean(b, 'keepAlive') ?? false,
   };
 
-  const maxTimeout = Math.min(BB_TIMEOUT_MAX, ctx.project.spec.maxTimeout ?? BB_TIMEOUT_MAX);
+  const maxTimeout = Math.min(BB_TIMEOUT_MAX, projectSpec(ctx.project).maxTimeout);
   if (b['timeout'] !== undefined && maxTimeout < BB_TIMEOUT_MIN) {
     throw new ApiError(
       'INVALID_REQUEST',
@@ -210,7 +211,7 @@ export function toBrowserbaseSession(s: BrowserSession, o: WireOptions): Browser
     startedAt: isoTime(s.status?.startedAt) ?? created,
     // A session that ended before admission never had an expiry; its end is the nearest truth.
     expiresAt:
-      s.status?.expiresAt || !ended ? expiresAt(s, o.project.spec.defaultTimeout ?? 300, o.now) : ended,
+      s.status?.expiresAt || !ended ? expiresAt(s, projectSpec(o.project).defaultTimeout, o.now) : ended,
     status: browserbaseStatus(s),
     keepAlive: s.spec.keepAlive === true,
     projectId: s.spec.project ?? o.project.metadata.name ?? '',

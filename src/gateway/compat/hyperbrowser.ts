@@ -1,4 +1,5 @@
 import type { BrowserProject, BrowserSession, BrowserSessionSpec, SessionPhase } from '../../api/index.js';
+import { projectSpec } from '../../api/index.js';
 import { ApiError } from '../errors.js';
 import {
   bodyObject,
@@ -67,7 +68,7 @@ export function parseHyperbrowserCreate(body: unknown, ctx: CreateContext): Hype
   const projectName = ctx.project.metadata.name ?? '';
   const spec: BrowserSessionSpec = { project: projectName, keepAlive: false };
 
-  const maxMinutes = Math.floor((ctx.project.spec.maxTimeout ?? 21600) / 60);
+  const maxMinutes = Math.floor(projectSpec(ctx.project).maxTimeout / 60);
   if (b['timeoutMinutes'] !== undefined && maxMinutes < 1) {
     throw new ApiError(
       'INVALID_REQUEST',

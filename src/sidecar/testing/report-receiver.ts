@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ConnectionReport } from '../reporter.js';
+import { type ConnectionReport, connectionReportSchema } from '../../api/report.js';
 
 export interface ReceivedReport {
   authorization: string | undefined;
@@ -43,9 +43,12 @@ export async function startReportReceiver(
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const n = count++;
     const status = await receiver.answer(n);
+    const report = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ConnectionReport;
+    // The operator's own contract, strictly: a field it would refuse or drop fails the sidecar's tests.
+    connectionReportSchema.strict().parse(report);
     receiver.received.push({
       authorization: req.headers.authorization,
-      report: JSON.parse(Buffer.concat(chunks).toString('utf8')) as ConnectionReport,
+      report,
       status,
     });
     open -= 1;
