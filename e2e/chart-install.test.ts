@@ -9,9 +9,9 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BrowserProject, BrowserSession } from '../src/api/index.js';
 import { repoRoot } from '../src/localcluster/tools.js';
-import { SUITE_NODE, SUITE_STATE_DIR } from '../src/localcluster/vitest-global-setup.js';
 import { isNotFound, type KubeClient, paths } from '../src/shared/kube/client.js';
 import { kubectl, testClient, uniqueName } from '../src/testing/cluster.js';
+import { SUITE_NODE, SUITE_STATE_DIR } from '../src/testing/vitest-global-setup.js';
 import { waitFor } from '../src/testing/wait.js';
 import {
   chartDir,

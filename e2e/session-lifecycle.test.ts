@@ -10,7 +10,7 @@ import type { BrowserSession } from '../src/api/index.js';
 import { repoRoot } from '../src/localcluster/tools.js';
 import { childName } from '../src/operator/children.js';
 import { isNotFound, paths } from '../src/shared/kube/client.js';
-import { launchChromium } from '../src/sidecar/testing/chromium.js';
+import { launchChromium } from '../src/testing/chromium.js';
 import { kubectl, uniqueName } from '../src/testing/cluster.js';
 import { chromiumPids } from '../src/testing/processes.js';
 import { type SessionStack, startSessionStack } from '../src/testing/stack.js';

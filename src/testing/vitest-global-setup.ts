@@ -2,12 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { type ControlPlane, startControlPlane } from '../localcluster/control-plane.js';
+import { repoRoot, tool } from '../localcluster/tools.js';
 import { createLocalnode, type Localnode } from '../localnode/agent.js';
 import { defaultConfig as localnodeDefaults } from '../localnode/config.js';
 import { nodeTag } from '../localnode/network.js';
 import { createLogger } from '../shared/log.js';
-import { type ControlPlane, startControlPlane } from './control-plane.js';
-import { repoRoot, tool } from './tools.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

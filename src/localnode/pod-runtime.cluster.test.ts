@@ -43,7 +43,7 @@ function deps(): RuntimeDeps {
     hostIP: pool.gateway,
     allocatable: { cpu: 4, memory: 2 ** 33, 'ephemeral-storage': 2 ** 36 },
     envSources: { configMap: async () => undefined, secret: async () => undefined },
-    // Unit scope: the runtime's side of volumes (files, modes, bind mounts); the real API is localnode.test.ts's.
+    // Unit scope: the runtime's side of volumes (files, modes, bind mounts); the real API is localnode.cluster.test.ts's.
     volumeApi: {
       get: async <T>(path: string) => apiObjects.get(path) as T | undefined,
       requestToken: async (ns, sa, spec) => ({

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ConnectionReport } from '../reporter.js';
+import type { ConnectionReport } from '../sidecar/reporter.js';
 
 export interface ReceivedReport {
   authorization: string | undefined;

@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HEADLESS_CHROME_FLAGS } from '../../shared/chrome-flags.js';
+import { HEADLESS_CHROME_FLAGS } from '../shared/chrome-flags.js';
 
 /** The real binary: /usr/bin/chromium is a wrapper script, and killing it would leave Chrome running. */
 const CHROMIUM = process.env['BF_CHROMIUM_BINARY'] ?? '/usr/lib/chromium/chromium';
