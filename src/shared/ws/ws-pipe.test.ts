@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { waitFor } from '../testing/wait.js';
+import { waitFor } from '../../testing/wait.js';
 import { type PipeClosed, type PipeOptions, pipeWebSockets } from './ws-pipe.js';
 
 interface Echo {
@@ -181,7 +181,7 @@ describe('pipeWebSockets', { timeout: 60_000 }, () => {
       lowWaterMark: 256 * 1024,
       onMessage: (direction) => {
         const leg = relay.legs[0];
-        if (direction === 'chrome_to_client' && leg) {
+        if (direction === 'upstream_to_client' && leg) {
           maxClientBacklog = Math.max(maxClientBacklog, leg.client.bufferedAmount);
         }
       },
