@@ -10,8 +10,9 @@ import { tool } from '../src/localcluster/tools.js';
 import { defaultConfig as localnodeDefaults } from '../src/localnode/config.js';
 import { loadConfig as loadOperatorConfig, type OperatorConfig } from '../src/operator/config.js';
 import { isNotFound, KubeClient, paths } from '../src/shared/kube/client.js';
+import { repoRoot } from '../src/shared/repo-root.js';
 import { type ChildHandle, startChild } from './child-protocol.js';
-import { repoRoot, resultsDir, sleep } from './report.js';
+import { resultsDir, sleep } from './report.js';
 
 const run = promisify(execFile);
 

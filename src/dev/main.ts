@@ -4,8 +4,9 @@ import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { startControlPlane } from '../localcluster/control-plane.js';
-import { repoRoot, tool } from '../localcluster/tools.js';
+import { tool } from '../localcluster/tools.js';
 import { isAlreadyExists, KubeClient, paths } from '../shared/kube/client.js';
+import { repoRoot } from '../shared/repo-root.js';
 
 /**
  * `make dev`: the whole product on this machine. A local control plane, the node agent (browser pods run as

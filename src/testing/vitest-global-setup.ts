@@ -3,11 +3,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { type ControlPlane, startControlPlane } from '../localcluster/control-plane.js';
-import { repoRoot, tool } from '../localcluster/tools.js';
+import { tool } from '../localcluster/tools.js';
 import { createLocalnode, type Localnode } from '../localnode/agent.js';
 import { defaultConfig as localnodeDefaults } from '../localnode/config.js';
 import { nodeTag } from '../localnode/network.js';
 import { createLogger } from '../shared/log.js';
+import { repoRoot } from '../shared/repo-root.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
