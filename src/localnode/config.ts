@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { formatCidr, isPrivateCidr, parseCidr } from './cidr.js';
+import { formatCidr, isPrivateCidr, parseCidr } from '../shared/cidr.js';
 import type { ImageRule } from './images.js';
 import { isQuantity } from './quantity.js';
 
