@@ -49,9 +49,10 @@ build: node_modules ## Compile TypeScript to dist/
 	npx tsc -p tsconfig.build.json
 
 .PHONY: lint
-lint: node_modules ## Type-check and lint (Biome)
+lint: node_modules ## Type-check, lint (Biome) and check import boundaries (dependency-cruiser)
 	npx tsc -p tsconfig.json --noEmit
 	npx biome check .
+	npx depcruise src e2e bench --config .dependency-cruiser.cjs
 
 .PHONY: format
 format: node_modules ## Format and apply safe lint fixes
