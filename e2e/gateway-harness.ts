@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inject } from 'vitest';
 import type { BrowserProject, BrowserSession } from '../src/api/index.js';
+import { ensureApiKeySecret, ensureProject } from '../src/dev/stack.js';
 import { defaultGatewayConfig, type GatewayConfig, validateGatewayConfig } from '../src/gateway/config.js';
 import { type Gateway, startGateway } from '../src/gateway/gateway.js';
 import { freePorts } from '../src/localcluster/control-plane.js';
@@ -68,12 +69,7 @@ export async function startGatewayStack(opts: {
   async function setKey(project: string): Promise<string> {
     const apiKey = `bf_${randomBytes(18).toString('base64url')}`;
     const secret = `${project}-api-key`;
-    await client.create(`/api/v1/namespaces/${stack.namespace}/secrets`, {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: secret, namespace: stack.namespace },
-      data: { apiKey: Buffer.from(apiKey).toString('base64') },
-    });
+    await ensureApiKeySecret(client, stack.namespace, secret, apiKey);
     await client.mergePatch(paths.project(project), { spec: { apiKeySecrets: [{ name: secret }] } });
     return apiKey;
   }
@@ -83,11 +79,12 @@ export async function startGatewayStack(opts: {
     spec: Partial<BrowserProject['spec']>,
   ): Promise<{ project: string; apiKey: string }> {
     const project = uniqueName(`${opts.prefix}-p`);
-    await client.create(paths.projects(), {
-      apiVersion: 'browserfleet.dev/v1alpha1',
-      kind: 'BrowserProject',
-      metadata: { name: project },
-      spec: { namespace: stack.namespace, concurrency: 10, maxQueued: 10, defaultTimeout: 300, ...spec },
+    await ensureProject(client, project, {
+      namespace: stack.namespace,
+      concurrency: 10,
+      maxQueued: 10,
+      defaultTimeout: 300,
+      ...spec,
     });
     projects.push(project);
     return { project, apiKey: await setKey(project) };
