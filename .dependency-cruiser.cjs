@@ -15,7 +15,8 @@ module.exports = {
       comment:
         'A process folder (src/operator, src/gateway, src/sidecar, src/localnode) never imports another one, ' +
         'nor src/dev: what two processes share belongs in src/api or src/shared. src/dev is the `make dev` ' +
-        'launcher, not a process; it may import what it launches (it does not today: it starts dist/main.js).',
+        'launcher, not a process: it may import what it launches (src/dev/stack.ts takes the node agent\'s ' +
+        'defaults and the operator\'s config type), and no process imports it.',
       severity: 'error',
       from: { path: `^src/${PROCESSES}/` },
       to: { path: `^src/(${PROCESSES.slice(1, -1)}|dev)/`, pathNot: '^src/$1/' },
