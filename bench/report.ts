@@ -4,13 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { repoRoot } from '../src/shared/repo-root.js';
+import { CHROMIUM } from '../src/testing/chromium.js';
 
 const run = promisify(execFile);
 
 export const resultsDir = path.join(repoRoot, 'bench', 'results');
-
-/** The real binary (/usr/bin/chromium is a wrapper script that would outlive a kill). */
-export const CHROMIUM = process.env['BF_CHROMIUM_BINARY'] ?? '/usr/lib/chromium/chromium';
 
 /** What every table and result file states, so that figures are never read without their machine. */
 export interface Machine {
