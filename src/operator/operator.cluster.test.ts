@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserSession } from '../api/index.js';
 import { isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
 import { kubectl, projectFixture, testClient, testKubeconfig, uniqueName } from '../testing/cluster.js';
+import { markPodReady as markReady } from '../testing/pod-status.js';
 import { waitFor } from '../testing/wait.js';
 import { childName } from './children.js';
 import { loadConfig, type OperatorConfig } from './config.js';
@@ -64,19 +65,9 @@ async function waitPhase(name: string, phase: string): Promise<BrowserSession> {
   });
 }
 
-/** What a kubelet would write when the pod's containers are up and its probe passes. */
-async function markPodReady(name: string, ip = '10.244.99.7'): Promise<void> {
-  const now = new Date().toISOString();
-  await client.mergePatch(`${paths.pod(fixture.namespace, childName(name))}/status`, {
-    status: {
-      phase: 'Running',
-      podIP: ip,
-      podIPs: [{ ip }],
-      startTime: now,
-      conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: now }],
-    },
-  });
-}
+/** What a kubelet would write when the session's pod is up and its probe passes. */
+const markPodReady = (name: string, ip = '10.244.99.7') =>
+  markReady(client, fixture.namespace, childName(name), ip);
 
 beforeAll(async () => {
   client = await testClient();
