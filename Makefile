@@ -11,9 +11,14 @@ dev: tools build ## Run the whole product locally: control plane, node agent, op
 	node dist/dev/main.js
 
 .PHONY: test
-test: tools build ## Lint, check generated files, and run unit, integration and end-to-end tests
+test: tools build ## Lint, check generated files, and run every test: unit, chrome, cluster (needs root)
 	$(MAKE) --no-print-directory lint verify
 	npx vitest run
+
+# No tools: the unit project needs no Kubernetes binary, no root, no network namespace and no Chromium.
+.PHONY: unit
+unit: node_modules ## Run the unit tests only (*.test.ts under src/: seconds, any user, no cluster)
+	npx vitest run --project unit
 
 .PHONY: bench
 bench: tools build ## Run the benchmarks in bench/ (not part of test; needs root) and print their tables
@@ -44,9 +49,10 @@ build: node_modules ## Compile TypeScript to dist/
 	npx tsc -p tsconfig.build.json
 
 .PHONY: lint
-lint: node_modules ## Type-check and lint (Biome)
+lint: node_modules ## Type-check, lint (Biome) and check import boundaries (dependency-cruiser)
 	npx tsc -p tsconfig.json --noEmit
 	npx biome check .
+	npx depcruise src e2e bench --config .dependency-cruiser.cjs
 
 .PHONY: format
 format: node_modules ## Format and apply safe lint fixes
@@ -78,8 +84,8 @@ images: ## Build the images browserfleet/browserfleet:<version> and browserfleet
 	@echo "images: built $(IMAGE_REPO)/browserfleet:$(IMAGE_TAG) and $(IMAGE_REPO)/chrome:$(IMAGE_TAG)"
 
 .PHONY: verify
-verify: ## Fail if generated files drift from crds/
-	@npx vitest run src/api/codegen.test.ts --silent >/dev/null || (echo "generated files are stale: run make manifests" && exit 1)
+verify: node_modules ## Fail if generated files drift from crds/ (a unit test: no cluster is started)
+	@npx vitest run --project unit src/api/codegen.test.ts --silent >/dev/null || (echo "generated files are stale: run make manifests" && exit 1)
 
 ##@ Help
 

@@ -1,14 +1,43 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Three layers, told apart by file name:
+ * - `unit`: `*.test.ts` under src/ — pure logic and loopback servers; no cluster, no root, no network
+ *   namespace, no Chromium, no Kubernetes binary. `make unit`.
+ * - `chrome`: `*.chrome.test.ts` — a real headless Chromium on loopback, still no cluster.
+ * - `cluster`: `*.cluster.test.ts` and e2e/ — one real control plane and a root node agent for the whole run
+ *   (or the cluster named by BF_TEST_KUBECONFIG), started by the global setup.
+ */
 export default defineConfig({
   test: {
-    include: ['src/**/*.test.ts', 'e2e/**/*.test.ts'],
-    // One real control plane for the whole run (or the cluster named by BF_TEST_KUBECONFIG).
-    globalSetup: ['src/localcluster/vitest-global-setup.ts'],
-    testTimeout: 120_000,
-    hookTimeout: 180_000,
-    // Tests share one API server; each file uses its own namespaces. Two cores: two files at a time.
+    // Cluster tests share one API server; each file uses its own namespaces. Two cores: two files at a time.
     maxWorkers: 2,
     reporters: ['default'],
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['src/**/*.test.ts'],
+          exclude: ['src/**/*.cluster.test.ts', 'src/**/*.chrome.test.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'chrome',
+          include: ['src/**/*.chrome.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'cluster',
+          include: ['src/**/*.cluster.test.ts', 'e2e/**/*.test.ts'],
+          globalSetup: ['src/testing/vitest-global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
   },
 });

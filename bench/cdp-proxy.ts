@@ -5,7 +5,7 @@
  * on loopback in the kubelet's place (bench/loopback-pod.ts), so that all three paths share one Chrome.
  */
 import WebSocket from 'ws';
-import { servePage } from '../src/sidecar/testing/page-server.js';
+import { servePage } from '../src/testing/page-server.js';
 import { startLoopbackSession } from './loopback-pod.js';
 import { type Cell, type Percentiles, percentiles, ratio, table } from './report.js';
 import type { BenchStack } from './stack.js';

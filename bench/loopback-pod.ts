@@ -5,6 +5,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { type BrowserSession, CDP_PORT } from '../src/api/index.js';
 import { childName } from '../src/operator/children.js';
 import { isNotFound, paths } from '../src/shared/kube/client.js';
+import { markPodReady } from '../src/testing/pod-status.js';
 import { type ChildHandle, startChild } from './child-protocol.js';
 import { type BenchChrome, launchChrome } from './chrome.js';
 import { sleep } from './report.js';
@@ -64,16 +65,7 @@ export async function startLoopbackSession(stack: BenchStack): Promise<LoopbackS
       },
       { logFile: path.join(stack.logsDir, `sidecar-${name}.log`) },
     );
-    const now = new Date().toISOString();
-    await client.mergePatch(`${paths.pod(namespace, podName)}/status`, {
-      status: {
-        phase: 'Running',
-        podIP: ip,
-        podIPs: [{ ip }],
-        startTime: now,
-        conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: now }],
-      },
-    });
+    await markPodReady(client, namespace, podName, ip);
     await poll(`session ${name} Running`, async () => {
       const s = await client.get<BrowserSession>(paths.session(namespace, name));
       return s.status?.phase === 'Running' ? s : undefined;

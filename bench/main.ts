@@ -15,10 +15,11 @@
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
+import { repoRoot } from '../src/shared/repo-root.js';
 import { benchCdpProxy, formatCdpProxy } from './cdp-proxy.js';
 import { benchGateway, formatGateway } from './gateway.js';
 import { benchLifecycle, formatLifecycle } from './lifecycle.js';
-import { banner, describeMachine, type Machine, repoRoot, writeResult } from './report.js';
+import { banner, describeMachine, type Machine, writeResult } from './report.js';
 import { benchScale, formatScale, type ScaleRun } from './scale.js';
 import { type BenchStack, startBenchStack } from './stack.js';
 import { benchStartLatency, formatStartLatency, StartObserver } from './start-latency.js';

@@ -1,31 +1,14 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { repoRoot } from '../src/shared/repo-root.js';
+import { CHROMIUM } from '../src/testing/chromium.js';
 
 const run = promisify(execFile);
 
-/**
- * The checkout this benchmark belongs to. Compiled, this file sits in dist-bench/bench/; from source in bench/.
- * Walked up rather than computed, so both work.
- */
-export const repoRoot = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'crds')) || !existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error('cannot find the browserfleet checkout above the benchmark');
-    dir = up;
-  }
-  return dir;
-})();
-
 export const resultsDir = path.join(repoRoot, 'bench', 'results');
-
-/** The real binary (/usr/bin/chromium is a wrapper script that would outlive a kill). */
-export const CHROMIUM = process.env['BF_CHROMIUM_BINARY'] ?? '/usr/lib/chromium/chromium';
 
 /** What every table and result file states, so that figures are never read without their machine. */
 export interface Machine {

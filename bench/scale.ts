@@ -16,8 +16,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { BrowserSession } from '../src/api/index.js';
-import { SIMULATE_ANNOTATION } from '../src/localnode/agent.js';
+import { ANNOTATION_LOCALNODE_SIMULATE, type BrowserSession } from '../src/api/index.js';
 import { childName, desiredPod } from '../src/operator/children.js';
 import { loadConfig as loadOperatorConfig } from '../src/operator/config.js';
 import { type KubeClient, paths } from '../src/shared/kube/client.js';
@@ -199,7 +198,7 @@ async function podBaseline(
   });
   const config = {
     ...loadOperatorConfig({ BF_SESSION_KEY: stack.sessionKey }),
-    podAnnotations: { [SIMULATE_ANNOTATION]: 'true' },
+    podAnnotations: { [ANNOTATION_LOCALNODE_SIMULATE]: 'true' },
   };
   const names = Array.from({ length: n }, (_, i) => `p-${String(i).padStart(5, '0')}`);
   const pods = new Informer<V1Pod>(client, paths.pods(namespace));
@@ -319,7 +318,7 @@ export async function benchScale(
     const t1 = Date.now();
     operator = await stack.startOperator(`operator-scale-${n}`, {
       watchNamespace: namespace,
-      podAnnotations: { [SIMULATE_ANNOTATION]: 'true' },
+      podAnnotations: { [ANNOTATION_LOCALNODE_SIMULATE]: 'true' },
       reportUrl: '',
       reportListen: '127.0.0.1:0',
     });

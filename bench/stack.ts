@@ -1,24 +1,23 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import {
+  BENCH_NETWORK,
+  freeReportEndpoint,
+  localnodeConfig,
+  seedProject,
+  startLocalControlPlane,
+} from '../src/dev/stack.js';
 import { defaultGatewayConfig, validateGatewayConfig } from '../src/gateway/config.js';
-import { type ControlPlane, freePorts, startControlPlane } from '../src/localcluster/control-plane.js';
-import { tool } from '../src/localcluster/tools.js';
-import { defaultConfig as localnodeDefaults } from '../src/localnode/config.js';
+import { type ControlPlane, freePorts } from '../src/localcluster/control-plane.js';
 import { loadConfig as loadOperatorConfig, type OperatorConfig } from '../src/operator/config.js';
 import { isNotFound, KubeClient, paths } from '../src/shared/kube/client.js';
+import { repoRoot } from '../src/shared/repo-root.js';
 import { type ChildHandle, startChild } from './child-protocol.js';
-import { repoRoot, resultsDir, sleep } from './report.js';
+import { resultsDir, sleep } from './report.js';
 
-const run = promisify(execFile);
-
-/** The pod network of `make dev` and the tests; the benchmark's node agent owns it while the benchmark runs. */
-export const POD_CIDR = '10.244.0.0/16';
-export const HOST_IP = '10.244.0.1';
 export const NODE_NAME = 'bench-node';
 export const BENCH_NAMESPACE = 'bf-bench';
 export const BENCH_PROJECT = 'bench';
@@ -62,7 +61,7 @@ export async function startBenchStack(
 ): Promise<BenchStack> {
   // Without real pods nothing needs the pod network: the node agent only simulates, and the operator's report
   // endpoint and the page listen on loopback (where the loopback pods' sidecars reach them).
-  const hostIP = opts.realPods ? HOST_IP : '127.0.0.1';
+  const hostIP = opts.realPods ? BENCH_NETWORK.hostIP : '127.0.0.1';
   if (process.getuid?.() !== 0)
     throw new Error('the benchmarks need root (the node agent creates network namespaces)');
   if (!existsSync(path.join(repoRoot, 'dist/main.js'))) {
@@ -82,38 +81,24 @@ export async function startBenchStack(
   };
   try {
     const t0 = Date.now();
-    plane = await startControlPlane();
+    plane = await startLocalControlPlane(BENCH_NETWORK);
     const kubeconfig = plane.kubeconfigPath;
-    const crds = path.join(repoRoot, 'crds');
-    await run(tool('kubectl'), ['--kubeconfig', kubeconfig, 'apply', '--server-side', '-f', crds]);
-    await run(tool('kubectl'), [
-      '--kubeconfig',
-      kubeconfig,
-      'wait',
-      '--for=condition=Established',
-      '--timeout=60s',
-      '-f',
-      crds,
-    ]);
     const client = await KubeClient.create(kubeconfig);
     const version = await client.get<{ gitVersion: string }>('/version');
     log(`control plane ready in ${plane.readyMs} ms`);
 
     const localnode = await startChild(
       'localnode',
-      {
-        ...localnodeDefaults(),
+      localnodeConfig(BENCH_NETWORK, {
         simulate: !opts.realPods,
         nodeName: NODE_NAME,
         kubeconfig,
-        podCIDR: POD_CIDR,
-        bridge: 'bfbench0',
         // Not under the control plane's directory: that one is private to root, and pods run as uid 1000.
         stateDir: '/run/browserfleet-bench',
         checkoutDir: repoRoot,
         // Room for the scale benchmark's simulated pods next to the real ones; requests are the operator's.
         allocatable: { cpu: '100000', memory: '200Ti', pods: 50_000 },
-      },
+      }),
       { logFile: path.join(logsDir, 'localnode.log') },
     ).catch((err: unknown) => {
       throw new Error(
@@ -124,39 +109,21 @@ export async function startBenchStack(
 
     const sessionKey = randomBytes(32).toString('base64url');
     const apiKey = `bf_bench_${randomBytes(16).toString('hex')}`;
-    await client.create(paths.namespaces(), {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: BENCH_NAMESPACE },
-    });
-    await client.create(`/api/v1/namespaces/${BENCH_NAMESPACE}/secrets`, {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'bench-api-key', namespace: BENCH_NAMESPACE },
-      stringData: { apiKey },
-    });
-    await client.create(paths.projects(), {
-      apiVersion: 'browserfleet.dev/v1alpha1',
-      kind: 'BrowserProject',
-      metadata: { name: BENCH_PROJECT },
-      spec: {
-        namespace: BENCH_NAMESPACE,
-        concurrency: 40,
-        maxQueued: 40,
-        defaultTimeout: 600,
-        apiKeySecrets: [{ name: 'bench-api-key' }],
-      },
+    await seedProject(client, {
+      project: BENCH_PROJECT,
+      namespace: BENCH_NAMESPACE,
+      apiKey,
+      secret: 'bench-api-key',
+      spec: { concurrency: 40, maxQueued: 40, defaultTimeout: 600 },
     });
 
     const startOperator = async (name: string, overrides: Partial<OperatorConfig>) => {
       const base = loadOperatorConfig({ BF_SESSION_KEY: sessionKey, HOSTNAME: name });
-      const [reportPort] = await freePorts(1, hostIP);
       const config: OperatorConfig = {
         ...base,
         namespace: 'bf-bench-system',
         metricsListen: '127.0.0.1:0',
-        reportListen: `${hostIP}:${reportPort}`,
-        reportUrl: `http://${hostIP}:${reportPort}/v1/report`,
+        ...(await freeReportEndpoint(hostIP)),
         leaderElection: { ...base.leaderElection, enabled: false },
         ...overrides,
       };

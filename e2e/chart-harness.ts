@@ -4,8 +4,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
-import { repoRoot, tool } from '../src/localcluster/tools.js';
+import { tool } from '../src/localcluster/tools.js';
 import { type KubeClient, paths } from '../src/shared/kube/client.js';
+import { repoRoot } from '../src/shared/repo-root.js';
 import { kubectl, kubectlBin, testKubeconfig, uniqueName } from '../src/testing/cluster.js';
 
 export const chartDir = path.join(repoRoot, 'charts/browserfleet');

@@ -1,17 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import Browserbase from '@browserbasehq/sdk';
 import type { V1Pod } from '@kubernetes/client-node';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BrowserProject, BrowserSession } from '../src/api/index.js';
-import { repoRoot } from '../src/localcluster/tools.js';
-import { SUITE_NODE, SUITE_STATE_DIR } from '../src/localcluster/vitest-global-setup.js';
 import { isNotFound, type KubeClient, paths } from '../src/shared/kube/client.js';
+import { repoRoot } from '../src/shared/repo-root.js';
 import { kubectl, testClient, uniqueName } from '../src/testing/cluster.js';
+import { startSite } from '../src/testing/site-server.js';
+import { SUITE_NODE, SUITE_STATE_DIR } from '../src/testing/vitest-global-setup.js';
 import { waitFor } from '../src/testing/wait.js';
 import {
   chartDir,
@@ -329,24 +328,6 @@ function lifecycle(): void {
     }
     await expect(client.get(paths.project(project))).rejects.toSatisfy(isNotFound);
   });
-}
-
-/** A page server where browser pods can reach it. */
-async function startSite(host: string): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    const p = (req.url ?? '/').split('?')[0] ?? '/';
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    res.end(`<!doctype html><html><head><title>site ${p}</title></head><body><h1>${p}</h1></body></html>`);
-  });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  return {
-    url: `http://${host}:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
 }
 
 function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {

@@ -5,11 +5,11 @@ import { parse } from 'yaml';
 import type { BrowserSession } from '../src/api/index.js';
 import { loadGatewayConfig } from '../src/gateway/config.js';
 import { createGatewayMetrics } from '../src/gateway/metrics.js';
-import { repoRoot } from '../src/localcluster/tools.js';
 import { desiredPod } from '../src/operator/children.js';
 import { loadConfig } from '../src/operator/config.js';
 import { createOperatorMetrics } from '../src/operator/metrics.js';
 import type { KubeClient } from '../src/shared/kube/client.js';
+import { repoRoot } from '../src/shared/repo-root.js';
 import { createSidecarMetrics } from '../src/sidecar/metrics.js';
 import { kubectl, testClient, uniqueName } from '../src/testing/cluster.js';
 import {

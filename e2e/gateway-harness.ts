@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { inject } from 'vitest';
 import type { BrowserProject, BrowserSession } from '../src/api/index.js';
+import { ensureApiKeySecret, ensureProject } from '../src/dev/stack.js';
 import { defaultGatewayConfig, type GatewayConfig, validateGatewayConfig } from '../src/gateway/config.js';
 import { type Gateway, startGateway } from '../src/gateway/gateway.js';
 import { freePorts } from '../src/localcluster/control-plane.js';
@@ -10,6 +9,7 @@ import type { OperatorConfig } from '../src/operator/config.js';
 import { paths } from '../src/shared/kube/client.js';
 import { createLogger } from '../src/shared/log.js';
 import { uniqueName } from '../src/testing/cluster.js';
+import { type SiteServer, startSite } from '../src/testing/site-server.js';
 import { type SessionStack, startSessionStack } from '../src/testing/stack.js';
 import { waitFor } from '../src/testing/wait.js';
 
@@ -38,11 +38,6 @@ export interface GatewayStack {
   stop(): Promise<void>;
 }
 
-export interface SiteServer {
-  url: string;
-  close(): Promise<void>;
-}
-
 /**
  * Where browser pods run: on the suite's nodes (the local node agent, or a real cluster's nodes), or nowhere
  * (sessions stay Starting; for REST-only tests).
@@ -68,12 +63,7 @@ export async function startGatewayStack(opts: {
   async function setKey(project: string): Promise<string> {
     const apiKey = `bf_${randomBytes(18).toString('base64url')}`;
     const secret = `${project}-api-key`;
-    await client.create(`/api/v1/namespaces/${stack.namespace}/secrets`, {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: secret, namespace: stack.namespace },
-      data: { apiKey: Buffer.from(apiKey).toString('base64') },
-    });
+    await ensureApiKeySecret(client, stack.namespace, secret, apiKey);
     await client.mergePatch(paths.project(project), { spec: { apiKeySecrets: [{ name: secret }] } });
     return apiKey;
   }
@@ -83,11 +73,12 @@ export async function startGatewayStack(opts: {
     spec: Partial<BrowserProject['spec']>,
   ): Promise<{ project: string; apiKey: string }> {
     const project = uniqueName(`${opts.prefix}-p`);
-    await client.create(paths.projects(), {
-      apiVersion: 'browserfleet.dev/v1alpha1',
-      kind: 'BrowserProject',
-      metadata: { name: project },
-      spec: { namespace: stack.namespace, concurrency: 10, maxQueued: 10, defaultTimeout: 300, ...spec },
+    await ensureProject(client, project, {
+      namespace: stack.namespace,
+      concurrency: 10,
+      maxQueued: 10,
+      defaultTimeout: 300,
+      ...spec,
     });
     projects.push(project);
     return { project, apiKey: await setKey(project) };
@@ -146,36 +137,5 @@ export async function startGatewayStack(opts: {
       await stack.stop();
       for (const p of projects) await client.delete(paths.project(p)).catch(() => undefined);
     },
-  };
-}
-
-/**
- * Serves test pages where browser pods can reach them (the host side of the pod network). `/click` counts
- * clicks on a big button, so a click that arrives through any path shows in the page's title.
- */
-async function startSite(host: string): Promise<SiteServer> {
-  const server = http.createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0] ?? '/';
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-    if (path === '/click') {
-      res.end(`<!doctype html><html><head><title>clicks: 0</title></head>
-<body style="margin:0;background:#fff">
-<button id="big" style="position:absolute;left:0;top:0;width:100vw;height:100vh;font-size:64px;background:#2a7;color:#fff;border:0"
-  onclick="window.clicks=(window.clicks||0)+1;document.title='clicks: '+window.clicks;this.textContent='clicked '+window.clicks">click me</button>
-</body></html>`);
-      return;
-    }
-    res.end(
-      `<!doctype html><html><head><title>site ${path}</title></head><body><h1>${path}</h1></body></html>`,
-    );
-  });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  return {
-    url: `http://${host}:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
   };
 }

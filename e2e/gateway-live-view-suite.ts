@@ -5,7 +5,7 @@ import Browserbase from '@browserbasehq/sdk';
 import { Hyperbrowser } from '@hyperbrowser/sdk';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type LaunchedChromium, launchChromium } from '../src/sidecar/testing/chromium.js';
+import { type LaunchedChromium, launchChromium } from '../src/testing/chromium.js';
 import { waitFor } from '../src/testing/wait.js';
 import { type GatewayStack, type PodRuntime, startGatewayStack } from './gateway-harness.js';
 

@@ -286,8 +286,16 @@ describe('Hyperbrowser SDK against the gateway', () => {
     expect(all.sessions.every((s) => s.status === 'active')).toBe(true);
     // Newest first.
     expect(all.sessions.map((s) => s.id).slice(0, 3)).toEqual([...ids].reverse());
-    const closed = await hb().sessions.list({ status: 'closed', limit: 100 });
+    // A closed one of our own, so that the closed list cannot pass by being empty.
+    const [stoppedId] = ids;
+    expect(await hb().sessions.stop(stoppedId ?? '')).toEqual({ success: true });
+    const closed = await waitFor('the stopped session in the closed list', async () => {
+      const list = await hb().sessions.list({ status: 'closed', limit: 100 });
+      return list.sessions.some((s) => s.id === stoppedId) ? list : undefined;
+    });
     expect(closed.sessions.every((s) => s.status === 'closed')).toBe(true);
+    const active = await hb().sessions.list({ status: 'active', limit: 100 });
+    expect(active.sessions.map((s) => s.id)).not.toContain(stoppedId);
     const err = (await rejection(hb().sessions.list({ limit: 1000 }))) as unknown as HyperbrowserError;
     expect(err.message).toBe('[Hyperbrowser]: limit: must be an integer from 1 to 100, got "1000"');
   });

@@ -7,10 +7,10 @@ import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import type { BrowserSession } from '../src/api/index.js';
-import { repoRoot } from '../src/localcluster/tools.js';
 import { childName } from '../src/operator/children.js';
 import { isNotFound, paths } from '../src/shared/kube/client.js';
-import { launchChromium } from '../src/sidecar/testing/chromium.js';
+import { repoRoot } from '../src/shared/repo-root.js';
+import { launchChromium } from '../src/testing/chromium.js';
 import { kubectl, uniqueName } from '../src/testing/cluster.js';
 import { chromiumPids } from '../src/testing/processes.js';
 import { type SessionStack, startSessionStack } from '../src/testing/stack.js';
@@ -208,34 +208,36 @@ describe('the disconnect rules with a real sidecar', () => {
     await waitFor('pod deleted', () => podGone(name));
   });
 
-  it('a session whose Chrome exits ends as Failed, saying so', async () => {
-    const name = await applyExample({ timeout: 120 });
-    await waitPhase(name, ['Running']);
-    const before = await chromiumPids();
-    const info = inject('localControlPlane');
-    if (!info) return; // on a real cluster the test cannot reach into the pod
-    // The pod's Chrome is the chromium process whose profile dir is in this pod's state directory.
-    const { execFileSync } = await import('node:child_process');
-    const pids = before.filter((p) => {
-      try {
-        return (
-          readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('--remote-debugging-port=9222') &&
-          execFileSync('ip', ['netns', 'identify', String(p)], { encoding: 'utf8' }).trim() !== ''
-        );
-      } catch {
-        return false;
-      }
-    });
-    const session = await getSession(name);
-    const podIP = session.status?.podIP ?? '';
-    const target = pids.find((p) => {
-      const ns = execFileSync('ip', ['netns', 'identify', String(p)], { encoding: 'utf8' }).trim();
-      return execFileSync('ip', ['-n', ns, '-4', 'addr'], { encoding: 'utf8' }).includes(`${podIP}/`);
-    });
-    expect(target, 'Chrome of the session').toBeDefined();
-    process.kill(target ?? 0, 'SIGKILL');
-    const ended = await waitPhase(name, ['Failed']);
-    expect(ended.status?.endReason).toBe('PodFailed');
-    expect(ended.status?.conditions?.find((c) => c.type === 'Ended')?.message).toMatch(/Chrome exited/);
-  });
+  // On a real cluster (BF_TEST_KUBECONFIG) the test cannot reach into the pod to kill its Chrome: skipped, visibly.
+  it.skipIf(!inject('localControlPlane'))(
+    'a session whose Chrome exits ends as Failed, saying so',
+    async () => {
+      const name = await applyExample({ timeout: 120 });
+      await waitPhase(name, ['Running']);
+      const before = await chromiumPids();
+      // The pod's Chrome is the chromium process whose profile dir is in this pod's state directory.
+      const { execFileSync } = await import('node:child_process');
+      const pids = before.filter((p) => {
+        try {
+          return (
+            readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('--remote-debugging-port=9222') &&
+            execFileSync('ip', ['netns', 'identify', String(p)], { encoding: 'utf8' }).trim() !== ''
+          );
+        } catch {
+          return false;
+        }
+      });
+      const session = await getSession(name);
+      const podIP = session.status?.podIP ?? '';
+      const target = pids.find((p) => {
+        const ns = execFileSync('ip', ['netns', 'identify', String(p)], { encoding: 'utf8' }).trim();
+        return execFileSync('ip', ['-n', ns, '-4', 'addr'], { encoding: 'utf8' }).includes(`${podIP}/`);
+      });
+      expect(target, 'Chrome of the session').toBeDefined();
+      process.kill(target ?? 0, 'SIGKILL');
+      const ended = await waitPhase(name, ['Failed']);
+      expect(ended.status?.endReason).toBe('PodFailed');
+      expect(ended.status?.conditions?.find((c) => c.type === 'Ended')?.message).toMatch(/Chrome exited/);
+    },
+  );
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../localcluster/tools.js';
+import { repoRoot } from '../shared/repo-root.js';
 import { generateTypes } from './codegen.js';
 
 describe('API types', () => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { repoRoot } from '../localcluster/tools.js';
+import { repoRoot } from '../shared/repo-root.js';
 import { apiKeyDataKey, projectOf, projectSpec } from './defaults.js';
 import { DEFAULTS } from './generated.js';
 

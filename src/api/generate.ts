@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { repoRoot } from '../localcluster/tools.js';
+import { repoRoot } from '../shared/repo-root.js';
 import { generateTypes } from './codegen.js';
 
 // `make manifests`: regenerate the TypeScript API types from crds/.

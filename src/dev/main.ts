@@ -3,9 +3,16 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { startControlPlane } from '../localcluster/control-plane.js';
-import { repoRoot, tool } from '../localcluster/tools.js';
-import { isAlreadyExists, KubeClient, paths } from '../shared/kube/client.js';
+import { tool } from '../localcluster/tools.js';
+import { KubeClient } from '../shared/kube/client.js';
+import { repoRoot } from '../shared/repo-root.js';
+import {
+  DEV_NETWORK,
+  ensureNamespace,
+  reportEndpoint,
+  seedProject,
+  startLocalControlPlane,
+} from './stack.js';
 
 /**
  * `make dev`: the whole product on this machine. A local control plane, the node agent (browser pods run as
@@ -14,15 +21,13 @@ import { isAlreadyExists, KubeClient, paths } from '../shared/kube/client.js';
  */
 const DEV_DIR = path.join(repoRoot, '.dev');
 const LOGS = path.join(DEV_DIR, 'logs');
-const POD_CIDR = '10.244.0.0/16';
-const HOST_IP = '10.244.0.1'; // the node agent's bridge: where pods reach host processes
 const REPORT_PORT = 8082;
 const GATEWAY_PORT = Number(process.env['BF_DEV_GATEWAY_PORT'] ?? 8080);
 
 async function main(): Promise<void> {
   mkdirSync(LOGS, { recursive: true });
   const t0 = Date.now();
-  const plane = await startControlPlane();
+  const plane = await startLocalControlPlane(DEV_NETWORK);
   const children: ChildProcess[] = [];
   let stopping = false;
   const stop = async (code: number) => {
@@ -41,34 +46,16 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
 
-  const kubectl = (args: string[]) =>
-    execFileSync(tool('kubectl'), ['--kubeconfig', plane.kubeconfigPath, ...args], { stdio: 'pipe' });
-  kubectl(['apply', '--server-side', '-f', path.join(repoRoot, 'crds')]);
-  kubectl(['wait', '--for=condition=Established', '-f', path.join(repoRoot, 'crds')]);
   const client = await KubeClient.create(plane.kubeconfigPath);
   const sessionKey = randomBytes(32).toString('base64url');
   const apiKey = `bf_dev_${randomBytes(16).toString('hex')}`;
-  await ensure(client, paths.namespaces(), {
-    apiVersion: 'v1',
-    kind: 'Namespace',
-    metadata: { name: 'browserfleet-system' },
-  });
-  await ensure(client, `/api/v1/namespaces/default/secrets`, {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: 'default-api-key', namespace: 'default' },
-    stringData: { apiKey },
-  });
-  await ensure(client, paths.projects(), {
-    apiVersion: 'browserfleet.dev/v1alpha1',
-    kind: 'BrowserProject',
-    metadata: { name: 'default' },
-    spec: {
-      namespace: 'default',
-      concurrency: 10,
-      maxQueued: 50,
-      apiKeySecrets: [{ name: 'default-api-key' }],
-    },
+  await ensureNamespace(client, 'browserfleet-system');
+  await seedProject(client, {
+    project: 'default',
+    namespace: 'default',
+    apiKey,
+    secret: 'default-api-key',
+    spec: { concurrency: 10, maxQueued: 50 },
   });
 
   const env = { ...process.env, BF_KUBECONFIG: plane.kubeconfigPath, BF_SESSION_KEY: sessionKey };
@@ -96,7 +83,8 @@ async function main(): Promise<void> {
   run('localnode', ['localnode'], {
     BF_LOCALNODE_KUBECONFIG: plane.kubeconfigPath,
     BF_LOCALNODE_NODE_NAME: 'dev-node',
-    BF_LOCALNODE_POD_CIDR: POD_CIDR,
+    BF_LOCALNODE_POD_CIDR: DEV_NETWORK.podCIDR,
+    BF_LOCALNODE_BRIDGE: DEV_NETWORK.bridge,
     // Pods reach Services and the API server by cluster IP and DNS name, as in a cluster.
     BF_LOCALNODE_SERVICE_PROXY: 'true',
     BF_LOCALNODE_STATE_DIR: path.join(DEV_DIR, 'localnode'),
@@ -113,8 +101,7 @@ async function main(): Promise<void> {
     operatorConfig,
     stringify({
       namespace: 'browserfleet-system',
-      reportListen: `${HOST_IP}:${REPORT_PORT}`,
-      reportUrl: `http://${HOST_IP}:${REPORT_PORT}/v1/report`,
+      ...reportEndpoint(DEV_NETWORK.hostIP, REPORT_PORT),
       metricsListen: '127.0.0.1:8081',
     }),
   );
@@ -152,14 +139,6 @@ ${
     : '  node -e "import(\'playwright-core\').then(async ({chromium}) => { /* connectOverCDP(status.connectUrl) */ })"'
 }
 `);
-}
-
-async function ensure(client: KubeClient, path: string, body: unknown): Promise<void> {
-  try {
-    await client.create(path, body);
-  } catch (err) {
-    if (!isAlreadyExists(err)) throw err;
-  }
 }
 
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
-import { pipeWebSockets } from '../sidecar/ws-pipe.js';
+import { pipeWebSockets } from '../shared/ws/ws-pipe.js';
 import {
   type ConnectAuthDeps,
   type ConnectTarget,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { iso, project, running, session, T0 } from '../operator/testing/fixtures.js';
+import { iso, project, running, session, T0 } from '../testing/fixtures.js';
 import { createBudget, rateLimitHeaders } from './quota.js';
 
 const createdAt = (ms: number) => ({ creationTimestamp: new Date(ms).toISOString() as never });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { session } from '../operator/testing/fixtures.js';
 import { clientToken, sessionToken } from '../shared/credentials.js';
+import { session } from '../testing/fixtures.js';
 import {
   connectToken,
   liveToken,

@@ -6,7 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { formatCidr, intToIp, parseCidr } from '../localnode/cidr.js';
+import { formatCidr, intToIp, parseCidr } from '../shared/cidr.js';
 import { createClientCert, createPki, type Pki } from './pki.js';
 import { tool } from './tools.js';
 

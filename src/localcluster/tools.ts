@@ -1,9 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { repoRoot } from '../shared/repo-root.js';
 
 /**
  * Where `make tools` put the binaries. hack/tools-env.sh owns the cache key (a hash of the pins), so the

@@ -1,6 +1,8 @@
 import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
+import { ANNOTATION_LOCALNODE_SIMULATE } from '../api/labels.js';
+import { AddressPool, type Cidr, cidrContains, isLoopback, parseCidr } from '../shared/cidr.js';
 import { isConflict, isNotFound, KubeClient, paths } from '../shared/kube/client.js';
 import { EventRecorder } from '../shared/kube/events.js';
 import { Informer } from '../shared/kube/informer.js';
@@ -8,7 +10,6 @@ import { WorkQueue } from '../shared/kube/workqueue.js';
 import { createLogger, type Logger } from '../shared/log.js';
 import { parseQuantity } from '../shared/quantity.js';
 import { type AgentRecord, AgentRegistry } from './agent-registry.js';
-import { AddressPool, type Cidr, cidrContains, isLoopback, parseCidr } from './cidr.js';
 import { ClusterDns } from './cluster-dns.js';
 import type { LocalnodeConfig } from './config.js';
 import type { EnvSources } from './container-env.js';
@@ -28,7 +29,6 @@ import { ServiceProxy } from './service-proxy.js';
 import { NodeStateDir } from './state-dir.js';
 import type { VolumeApi } from './volume-files.js';
 
-export const SIMULATE_ANNOTATION = 'browserfleet.dev/localnode-simulate';
 const DEADLINE_MESSAGE = 'Pod was active on the node longer than the specified deadline';
 const RESYNC_MS = 5 * 60 * 1000;
 /** On shutdown the API server may already be gone; reporting must not hold the machine's cleanup hostage. */
@@ -419,7 +419,7 @@ class LocalnodeAgent implements Localnode {
   }
 
   private isSimulated(pod: V1Pod): boolean {
-    return this.config.simulate || pod.metadata?.annotations?.[SIMULATE_ANNOTATION] === 'true';
+    return this.config.simulate || pod.metadata?.annotations?.[ANNOTATION_LOCALNODE_SIMULATE] === 'true';
   }
 
   /**

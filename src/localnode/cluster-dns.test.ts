@@ -353,9 +353,21 @@ describe('ClusterDns', () => {
   it('stops cleanly, even with a client connected, and twice', async () => {
     const s = await start();
     const client = connect(s.port, '127.0.0.1');
+    client.on('error', () => {}); // the server's reset, if it comes as one
     await new Promise((resolve) => client.once('connect', resolve));
+    const clientClosed = new Promise((resolve) => client.once('close', resolve));
     await s.stop();
+    // stop() dropped the idle connection instead of waiting for the client to leave.
+    await clientClosed;
     await s.stop();
-    client.destroy();
+    const again = connect(s.port, '127.0.0.1');
+    const outcome = await new Promise((resolve) => {
+      again.once('connect', () => resolve('connected'));
+      again.once('error', (err: NodeJS.ErrnoException) => resolve(err.code));
+    });
+    again.destroy();
+    expect(outcome).toBe('ECONNREFUSED');
+    const message = encode(query([{ type: 'A', name: 'gw.ns1.svc.cluster.local' }]));
+    expect(await udpExchange(s.port, message, 300)).toBeUndefined();
   });
 });

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { formatCidr, isPrivateCidr, parseCidr } from '../shared/cidr.js';
 import {
   ConfigError,
   type Env,
@@ -12,7 +13,6 @@ import {
   parseFlags,
 } from '../shared/config.js';
 import { isQuantity } from '../shared/quantity.js';
-import { formatCidr, isPrivateCidr, parseCidr } from './cidr.js';
 
 export { ConfigError };
 

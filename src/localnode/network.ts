@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
-import { type Cidr, cidrsOverlap, formatCidr, intToIp, ipToInt } from './cidr.js';
+import { type Cidr, cidrsOverlap, formatCidr, intToIp, ipToInt } from '../shared/cidr.js';
 
 /**
  * Pod networking with iproute2: one host bridge owned by this node, and per pod a network namespace whose

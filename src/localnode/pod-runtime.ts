@@ -1,8 +1,8 @@
 import { chmod, chown, mkdir, open, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Container, V1Pod, V1PodStatus } from '@kubernetes/client-node';
+import type { AddressPool } from '../shared/cidr.js';
 import type { Logger } from '../shared/log.js';
-import type { AddressPool } from './cidr.js';
 import {
   ContainerConfigError,
   type EnvSources,

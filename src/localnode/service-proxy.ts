@@ -1,9 +1,9 @@
 import net from 'node:net';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { type Cidr, cidrContains } from '../shared/cidr.js';
 import type { KubeClient } from '../shared/kube/client.js';
 import { Informer } from '../shared/kube/informer.js';
 import type { Logger } from '../shared/log.js';
-import { type Cidr, cidrContains } from './cidr.js';
 import type { ServiceLookup } from './cluster-dns.js';
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type BrowserSession, sessionKey } from '../api/index.js';
+import { iso, project, session, T0 } from '../testing/fixtures.js';
 import { AdmissionLedger } from './admission-ledger.js';
-import { iso, project, session, T0 } from './testing/fixtures.js';
 
 const admitted = { phase: 'Starting' as const, startedAt: iso(T0) };
 const queued = (position: number) => ({ phase: 'Queued' as const, queuePosition: position });

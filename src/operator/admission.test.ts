@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BrowserSession } from '../api/index.js';
+import { iso, project, session, T0 } from '../testing/fixtures.js';
 import { decideAdmissions } from './admission.js';
-import { iso, project, session, T0 } from './testing/fixtures.js';
 
 const admittedStatus = { phase: 'Running' as const, startedAt: iso(T0) };
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { BrowserSession } from '../api/index.js';
+import { iso, pod, project, running, session, T0, testConfig } from '../testing/fixtures.js';
 import { type Observed, planSession } from './plan.js';
 import { statusPatch } from './status-patch.js';
-import { iso, pod, project, running, session, T0, testConfig } from './testing/fixtures.js';
 
 const ctx = { config: testConfig, token: 'tok' };
 const plan = (o: Partial<Observed> & { session: BrowserSession }) =>

@@ -2,6 +2,7 @@ import http, { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import WebSocket, { WebSocketServer } from 'ws';
+import { pipeWebSockets } from '../shared/ws/ws-pipe.js';
 import { authenticate, redactToken } from './auth.js';
 import { browserEndpointPath, chromeWebSocketUrl, readBody, requestChrome } from './chrome-http.js';
 import type { ConnectionLevel, ConnectionState } from './connection-state.js';
@@ -9,7 +10,6 @@ import { type ClientEndpoint, rewriteDevtoolsUrls } from './devtools-urls.js';
 import { IdlePinger } from './idle-pinger.js';
 import { errorMessage, log } from './log.js';
 import type { SidecarMetrics } from './metrics.js';
-import { pipeWebSockets } from './ws-pipe.js';
 
 export interface CdpProxyDeps {
   chromeUrl: URL;

@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { Direction } from '../shared/ws/ws-pipe.js';
 import type { ConnectionLevel } from './connection-state.js';
-import type { Direction } from './ws-pipe.js';
 
 /**
  * The sidecar's Prometheus metrics, on a Registry of its own (never the global one, so tests can build
@@ -67,12 +67,13 @@ export function createSidecarMetrics() {
   });
 
   // Children bound once: the relay path counts every message, and a label lookup per message is waste.
+  // The sidecar's upstream is Chrome: the label values name it, as dashboards already read them.
   const relay = {
-    client_to_chrome: {
+    client_to_upstream: {
       bytes: bytes.labels('client_to_chrome'),
       messages: messages.labels('client_to_chrome'),
     },
-    chrome_to_client: {
+    upstream_to_client: {
       bytes: bytes.labels('chrome_to_client'),
       messages: messages.labels('chrome_to_client'),
     },

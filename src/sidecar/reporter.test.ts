@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { type ReportReceiver, startReportReceiver } from '../testing/report-receiver.js';
+import { waitFor } from '../testing/wait.js';
 import { ConnectionState } from './connection-state.js';
 import { Reporter, type ReporterOptions } from './reporter.js';
-import { type ReportReceiver, startReportReceiver } from './testing/report-receiver.js';
-import { waitFor } from './testing/wait-for.js';
 
 const session = { namespace: 'team-a', name: 's1', uid: '0d9c4c1e-1111-4000-8000-00000000abcd' };
 const sessionToken = 'c2Vzc2lvbi10b2tlbg';
@@ -36,7 +36,7 @@ const delivered = (receiver: ReportReceiver) => receiver.received.filter((r) => 
 describe('Reporter', { timeout: 60_000 }, () => {
   it('sends the level state on every change with increasing seq under one bootId', async () => {
     const { receiver, state, reporter } = await setup();
-    await waitFor(() => delivered(receiver).length === 1, 'the initial report');
+    await waitFor('the initial report', () => delivered(receiver).length === 1);
     expect(receiver.received[0]?.report).toMatchObject({
       ...session,
       seq: 1,
@@ -48,14 +48,12 @@ describe('Reporter', { timeout: 60_000 }, () => {
     expect(receiver.received[0]?.authorization).toBe(`Bearer ${sessionToken}`);
 
     state.clientConnected('browser', false);
-    await waitFor(
-      () => delivered(receiver).find((r) => r.report.connections === 1),
-      'a report with 1 connection',
+    await waitFor('a report with 1 connection', () =>
+      delivered(receiver).find((r) => r.report.connections === 1),
     );
     state.clientDisconnected('browser');
-    const last = await waitFor(
-      () => delivered(receiver).find((r) => r.report.connections === 0 && r.report.lastDisconnectedAt),
-      'a report with the disconnect',
+    const last = await waitFor('a report with the disconnect', () =>
+      delivered(receiver).find((r) => r.report.connections === 0 && r.report.lastDisconnectedAt),
     );
     expect(Date.parse(last.report.lastDisconnectedAt ?? '')).toBeGreaterThanOrEqual(
       Date.parse(last.report.lastConnectedAt ?? ''),
@@ -73,7 +71,7 @@ describe('Reporter', { timeout: 60_000 }, () => {
     const { receiver, state, reporter } = await setup((n) => (n < 3 ? 503 : 204));
     state.clientConnected('page', true);
     state.setPages(2);
-    await waitFor(() => reporter.status().lastDeliveredSeq > 0, 'a delivered report');
+    await waitFor('a delivered report', () => reporter.status().lastDeliveredSeq > 0);
     expect(receiver.received.slice(0, 3).map((r) => r.status)).toEqual([503, 503, 503]);
     const accepted = delivered(receiver).at(-1)?.report;
     expect(accepted).toMatchObject({ connections: 1, pages: 2, keepAliveRequested: true });
@@ -88,14 +86,14 @@ describe('Reporter', { timeout: 60_000 }, () => {
     const state = new ConnectionState();
     const reporter = new Reporter({ url, sessionToken, session, state, backoffMinMs: 10, backoffMaxMs: 20 });
     cleanups.push(() => reporter.close());
-    await waitFor(() => reporter.status().failures >= 3, 'repeated failures');
+    await waitFor('repeated failures', () => reporter.status().failures >= 3);
     expect(reporter.status().lastDeliveredSeq).toBe(0);
     expect(reporter.status().retryScheduled || reporter.status().inFlight).toBe(true);
   });
 
   it('treats 409 (receiver already has newer) as delivered', async () => {
     const { reporter } = await setup(() => 409);
-    await waitFor(() => reporter.status().lastDeliveredSeq === 1, 'the first report to be settled');
+    await waitFor('the first report to be settled', () => reporter.status().lastDeliveredSeq === 1);
     const status = reporter.status();
     expect(status).toMatchObject({ failures: 0, retryScheduled: false, inFlight: false });
   });
@@ -109,24 +107,24 @@ describe('Reporter', { timeout: 60_000 }, () => {
       if (n === 0) await held;
       return 204;
     });
-    await waitFor(() => reporter.status().inFlight, 'the first report in flight');
+    await waitFor('the first report in flight', () => reporter.status().inFlight);
     for (let i = 0; i < 5; i++) state.clientConnected('browser', false);
     release?.();
-    await waitFor(() => delivered(receiver).find((r) => r.report.connections === 5), 'the folded report');
+    await waitFor('the folded report', () => delivered(receiver).find((r) => r.report.connections === 5));
     expect(receiver.received.map((r) => r.report.connections)).toEqual([0, 5]);
     expect(receiver.maxConcurrent).toBe(1);
   });
 
   it('re-sends the state periodically without changes', async () => {
     const { receiver } = await setup(undefined, { intervalMs: 50 });
-    await waitFor(() => receiver.received.length >= 3, 'periodic reports');
+    await waitFor('periodic reports', () => receiver.received.length >= 3);
     const [a, b, c] = receiver.received.map((r) => r.report);
     expect([a?.connections, b?.connections, c?.connections]).toEqual([0, 0, 0]);
   });
 
   it('sends the final state on close', async () => {
     const { receiver, state, reporter } = await setup();
-    await waitFor(() => delivered(receiver).length === 1, 'the initial report');
+    await waitFor('the initial report', () => delivered(receiver).length === 1);
     state.clientConnected('browser', false);
     state.clientDisconnected('browser');
     await reporter.close();

@@ -1,5 +1,5 @@
 import { inject } from 'vitest';
-import { freePorts } from '../localcluster/control-plane.js';
+import { freeReportEndpoint } from '../dev/stack.js';
 import { loadConfig, type OperatorConfig } from '../operator/config.js';
 import { type Operator, startOperator } from '../operator/operator.js';
 import { type KubeClient, paths } from '../shared/kube/client.js';
@@ -49,13 +49,11 @@ export async function startSessionStack(
   });
   // The report endpoint listens on the pod network's host address, where sidecars in their namespaces reach it.
   const reportHost = hostIP || '127.0.0.1';
-  const [reportPort] = await freePorts(1, reportHost);
-  const reportUrl = `http://${reportHost}:${reportPort}/v1/report`;
+  const report = await freeReportEndpoint(reportHost);
   const config: OperatorConfig = {
     ...base,
     metricsListen: '127.0.0.1:0',
-    reportListen: `${reportHost}:${reportPort}`,
-    reportUrl,
+    ...report,
     leaderElection: { ...base.leaderElection, enabled: false },
     disconnectGraceMs: 500,
     ...opts.operator,
@@ -79,7 +77,7 @@ export async function startSessionStack(
       operator ??= await startOperator(config, testKubeconfig(), log);
     },
     sessionKey: TEST_SESSION_KEY,
-    reportUrl,
+    reportUrl: report.reportUrl,
     async stop() {
       await operator?.stop();
       // Sessions first, so their pods go (and their Chromes with them) before the namespace is torn down.

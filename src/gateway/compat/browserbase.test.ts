@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SessionPhase } from '../../api/index.js';
-import { iso, project, running, session, T0 } from '../../operator/testing/fixtures.js';
+import { iso, project, running, session, T0 } from '../../testing/fixtures.js';
 import { ApiError } from '../errors.js';
 import {
   browserbaseStatus,

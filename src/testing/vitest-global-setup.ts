@@ -1,13 +1,11 @@
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { installCrds, localnodeConfig, SUITE_NETWORK, startLocalControlPlane } from '../dev/stack.js';
+import type { ControlPlane } from '../localcluster/control-plane.js';
 import { createLocalnode, type Localnode } from '../localnode/agent.js';
-import { defaultConfig as localnodeDefaults } from '../localnode/config.js';
 import { nodeTag } from '../localnode/network.js';
 import { createLogger } from '../shared/log.js';
-import { type ControlPlane, startControlPlane } from './control-plane.js';
-import { repoRoot, tool } from './tools.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -23,9 +21,6 @@ declare module 'vitest' {
 export const SUITE_NODE = 'suite-node';
 /** The suite node's state: pods' logs are `<dir>/<node>/logs/<namespace>_<pod>_<container>.log`. */
 export const SUITE_STATE_DIR = '/run/bf-suite';
-const SUITE_BRIDGE = 'bfsuite0';
-const SUITE_CIDR = '10.245.0.0/16'; // not make dev's 10.244.0.0/16, so both can run at once
-const SUITE_SERVICE_CIDR = '10.97.0.0/16'; // likewise not make dev's 10.96.0.0/16
 
 let plane: ControlPlane | undefined;
 let node: Localnode | undefined;
@@ -45,12 +40,11 @@ export async function setup(project: TestProject): Promise<void> {
     installCrds(given);
     return;
   }
-  // Not make dev's 10.96.0.0/16: both node agents put their cluster's Service addresses on this machine.
-  plane = await startControlPlane({ serviceCIDR: SUITE_SERVICE_CIDR });
+  // Not make dev's network: both node agents put their cluster's pod and Service addresses on this machine.
+  plane = await startLocalControlPlane(SUITE_NETWORK);
   console.log(
     `control plane ready in ${plane.readyMs} ms (${plane.server}); ready at: ${JSON.stringify(plane.phases)}`,
   );
-  installCrds(plane.kubeconfigPath);
   project.provide('kubeconfig', plane.kubeconfigPath);
   project.provide('localControlPlane', true);
   if (process.env['BF_TEST_NO_NODE'] === '1') {
@@ -59,19 +53,16 @@ export async function setup(project: TestProject): Promise<void> {
   }
   chromesBefore = new Set(liveChromes());
   node = createLocalnode(
-    {
-      ...localnodeDefaults(),
+    localnodeConfig(SUITE_NETWORK, {
       nodeName: SUITE_NODE,
       kubeconfig: plane.kubeconfigPath,
-      podCIDR: SUITE_CIDR,
-      bridge: SUITE_BRIDGE,
       stateDir: SUITE_STATE_DIR,
       serviceProxy: true,
-    },
+    }),
     { log: createLogger({ component: 'localnode' }) },
   );
   await node.start();
-  project.provide('podNetworkHostIP', '10.245.0.1');
+  project.provide('podNetworkHostIP', SUITE_NETWORK.hostIP);
 }
 
 export async function teardown(): Promise<void> {
@@ -104,8 +95,8 @@ async function leaksAfterSuite(): Promise<string[]> {
       .map((l) => l.split(' ')[0] ?? '')
       .filter((n) => n.startsWith(prefix));
     if (netns.length > 0) leaks.push(`network namespaces left: ${netns.join(', ')}`);
-    if (execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).includes(SUITE_BRIDGE)) {
-      leaks.push(`bridge ${SUITE_BRIDGE} left`);
+    if (execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).includes(SUITE_NETWORK.bridge)) {
+      leaks.push(`bridge ${SUITE_NETWORK.bridge} left`);
     }
     if (leaks.length === 0) return leaks;
     await new Promise((r) => setTimeout(r, 200));
@@ -127,21 +118,4 @@ function liveChromes(): number[] {
     }
   }
   return pids;
-}
-
-/** The suite tests the CRDs of this checkout: apply them (server-side, idempotent) and wait until served. */
-function installCrds(kubeconfig: string): void {
-  const kubectl = tool('kubectl');
-  const crds = path.join(repoRoot, 'crds');
-  const k = (args: string[]) => {
-    try {
-      execFileSync(kubectl, ['--kubeconfig', kubeconfig, ...args], { stdio: 'pipe' });
-    } catch (err) {
-      throw new Error(
-        `kubectl ${args.join(' ')} failed: ${String((err as { stderr?: Buffer }).stderr ?? err)}`,
-      );
-    }
-  };
-  k(['apply', '--server-side', '--force-conflicts', '-f', crds]);
-  k(['wait', '--for=condition=Established', '--timeout=60s', '-f', crds]);
 }

@@ -2,9 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { SUITE_NODE, SUITE_STATE_DIR } from '../localcluster/vitest-global-setup.js';
 import { type KubeClient, paths } from '../shared/kube/client.js';
 import { testClient, uniqueName } from '../testing/cluster.js';
+import { SUITE_NODE, SUITE_STATE_DIR } from '../testing/vitest-global-setup.js';
 import { waitFor } from '../testing/wait.js';
 
 /*

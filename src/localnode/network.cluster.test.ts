@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCidr } from './cidr.js';
+import { parseCidr } from '../shared/cidr.js';
 import { bridgeMac, netnsPids, PodNetwork } from './network.js';
 import { isRunning } from './process-runner.js';
 

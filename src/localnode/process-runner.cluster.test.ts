@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCidr } from './cidr.js';
+import { parseCidr } from '../shared/cidr.js';
 import { PodNetwork, type Sandbox } from './network.js';
 import {
   ContainerProcess,

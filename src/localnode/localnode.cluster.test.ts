@@ -8,13 +8,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { V1Container, V1Lease, V1Node, V1Pod, V1PodSpec } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ANNOTATION_LOCALNODE_SIMULATE } from '../api/labels.js';
 import { HEADLESS_CHROME_FLAGS } from '../shared/chrome-flags.js';
+import { cidrContains, parseCidr } from '../shared/cidr.js';
 import { isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
 import type { Logger } from '../shared/log.js';
 import { testClient, testKubeconfig } from '../testing/cluster.js';
 import { waitFor } from '../testing/wait.js';
-import { createLocalnode, type Localnode, SIMULATE_ANNOTATION } from './agent.js';
-import { cidrContains, parseCidr } from './cidr.js';
+import { createLocalnode, type Localnode } from './agent.js';
 import { defaultConfig, type LocalnodeConfig } from './config.js';
 import { netnsPids, nodeTag, PodNetwork } from './network.js';
 import { nodePaths } from './node-registration.js';
@@ -298,7 +299,7 @@ describe('localnode agent', () => {
 
   it('reports a simulated pod Running and Ready with an address and runs nothing', async () => {
     await createPod('sim', podSpec([{ name: 'chrome', image: 'browserfleet/chrome:dev' }]), {
-      [SIMULATE_ANNOTATION]: 'true',
+      [ANNOTATION_LOCALNODE_SIMULATE]: 'true',
     });
     const pod = await waitForPod('sim', 'Ready', isReady);
     expect(cidrContains(cidr, pod.status?.podIP ?? '')).toBe(true);

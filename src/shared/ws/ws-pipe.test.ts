@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
-import { waitFor } from './testing/wait-for.js';
+import { waitFor } from '../../testing/wait.js';
 import { type PipeClosed, type PipeOptions, pipeWebSockets } from './ws-pipe.js';
 
 interface Echo {
@@ -149,20 +149,20 @@ describe('pipeWebSockets', { timeout: 60_000 }, () => {
   it('carries a client close code and reason upstream', async () => {
     const { client, echo } = await setup();
     client.close(4002, 'client-bye');
-    await waitFor(() => echo.closes.length === 1, 'upstream close');
+    await waitFor('upstream close', () => echo.closes.length === 1);
     expect(echo.closes[0]).toEqual({ code: 4002, reason: 'client-bye' });
   });
 
   it('reproduces a close without a code and an abrupt disconnect', async () => {
     const { client, echo, relay } = await setup();
     client.close();
-    await waitFor(() => echo.closes.length === 1, 'upstream close');
+    await waitFor('upstream close', () => echo.closes.length === 1);
     expect(echo.closes[0]?.code).toBe(1005);
 
     const second = await openClient(relay.url);
     cleanups.push(() => second.terminate());
     second.terminate();
-    await waitFor(() => echo.closes.length === 2, 'upstream close after terminate');
+    await waitFor('upstream close after terminate', () => echo.closes.length === 2);
     expect(echo.closes[1]?.code).toBe(1006);
 
     const third = await openClient(relay.url);
@@ -181,7 +181,7 @@ describe('pipeWebSockets', { timeout: 60_000 }, () => {
       lowWaterMark: 256 * 1024,
       onMessage: (direction) => {
         const leg = relay.legs[0];
-        if (direction === 'chrome_to_client' && leg) {
+        if (direction === 'upstream_to_client' && leg) {
           maxClientBacklog = Math.max(maxClientBacklog, leg.client.bufferedAmount);
         }
       },
@@ -191,19 +191,19 @@ describe('pipeWebSockets', { timeout: 60_000 }, () => {
     client.send(`flood ${count} ${messageSize}`);
     client.pause();
 
-    const leg = await waitFor(() => relay.legs[0], 'relay leg');
-    await waitFor(() => leg.upstream.isPaused, 'relay to pause the upstream leg');
+    const leg = await waitFor('relay leg', () => relay.legs[0]);
+    await waitFor('relay to pause the upstream leg', () => leg.upstream.isPaused);
     // The pause reaches the sender: its data piles up in its own buffer instead of the relay's memory.
-    await waitFor(() => (echo.sockets[0]?.bufferedAmount ?? 0) > 0, 'upstream to feel back-pressure');
+    await waitFor('upstream to feel back-pressure', () => (echo.sockets[0]?.bufferedAmount ?? 0) > 0);
 
     client.resume();
-    await waitFor(() => got.length === count, 'all flooded messages');
+    await waitFor('all flooded messages', () => got.length === count);
     got.forEach((data, i) => {
       expect(data.length).toBe(messageSize);
       expect(data[0]).toBe(i % 256);
       expect(data[messageSize - 1]).toBe(i % 256);
     });
-    await waitFor(() => !leg.upstream.isPaused, 'relay to resume the upstream leg');
+    await waitFor('relay to resume the upstream leg', () => !leg.upstream.isPaused);
     // What the relay buffers for a slow client stays near the mark instead of growing with the flood.
     expect(maxClientBacklog).toBeLessThanOrEqual(highWaterMark + 2 * messageSize);
   });

@@ -1,6 +1,7 @@
 import WebSocket from 'ws';
 
-export type Direction = 'client_to_chrome' | 'chrome_to_client';
+/** Which way a message went: from the accepted client to the upstream it was joined to, or back. */
+export type Direction = 'client_to_upstream' | 'upstream_to_client';
 
 export interface PipeOptions {
   /** Pause reading from one side once this many bytes wait to be written to the other. */
@@ -74,8 +75,8 @@ export function pipeWebSockets(
 ): Promise<PipeClosed> {
   const high = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   const low = options.lowWaterMark ?? DEFAULT_LOW_WATER_MARK;
-  forward(client, upstream, 'client_to_chrome', high, low, options.onMessage);
-  forward(upstream, client, 'chrome_to_client', high, low, options.onMessage);
+  forward(client, upstream, 'client_to_upstream', high, low, options.onMessage);
+  forward(upstream, client, 'upstream_to_client', high, low, options.onMessage);
   // Errors always end in 'close'; that is where they are handled.
   client.on('error', () => {});
   upstream.on('error', () => {});

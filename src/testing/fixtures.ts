@@ -1,6 +1,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
-import type { BrowserProject, BrowserSession, BrowserSessionStatus } from '../../api/index.js';
-import { defaultConfig, type OperatorConfig } from '../config.js';
+import type { BrowserProject, BrowserSession, BrowserSessionStatus } from '../api/index.js';
+import { defaultConfig, type OperatorConfig } from '../operator/config.js';
 
 // Builders for the pure-logic tests: readable fixtures, no cluster.
 

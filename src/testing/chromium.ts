@@ -2,49 +2,66 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HEADLESS_CHROME_FLAGS } from '../../shared/chrome-flags.js';
+import { HEADLESS_CHROME_FLAGS } from '../shared/chrome-flags.js';
 
 /** The real binary: /usr/bin/chromium is a wrapper script, and killing it would leave Chrome running. */
-const CHROMIUM = process.env['BF_CHROMIUM_BINARY'] ?? '/usr/lib/chromium/chromium';
+export const CHROMIUM = process.env['BF_CHROMIUM_BINARY'] ?? '/usr/lib/chromium/chromium';
 
 export interface LaunchedChromium {
+  pid: number;
   /** http://127.0.0.1:<port> */
   httpUrl: string;
   port: number;
   /** The browser websocket from the "DevTools listening on" line. */
   wsEndpoint: string;
-  close(): Promise<void>;
+  /** Spawn to "DevTools listening on", milliseconds. */
+  startMs: number;
+  /** Kills the process group and waits for it; resolves with how long that took, milliseconds. */
+  close(): Promise<number>;
+}
+
+export interface ChromiumOptions {
+  /** Chrome's flags; the headless defaults unless given (the benchmarks pass the operator's pod flags). */
+  flags?: readonly string[];
+  /** After the flags and the DevTools and profile arguments: more switches, then the first page, if any. */
+  args?: readonly string[];
 }
 
 /**
  * Starts a headless Chromium on a random loopback DevTools port, for tests and benchmarks. It runs in its own
  * process group so close() takes the renderer and GPU children down with it.
  */
-export async function launchChromium(): Promise<LaunchedChromium> {
+export async function launchChromium(opts: ChromiumOptions = {}): Promise<LaunchedChromium> {
   const userDataDir = await mkdtemp(join(tmpdir(), 'bf-chromium-'));
+  const start = performance.now();
   const child = spawn(
     CHROMIUM,
     [
-      ...HEADLESS_CHROME_FLAGS,
+      ...(opts.flags ?? HEADLESS_CHROME_FLAGS),
       `--user-data-dir=${userDataDir}`,
       '--remote-debugging-address=127.0.0.1',
       '--remote-debugging-port=0',
+      ...(opts.args ?? []),
     ],
     { detached: true, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const close = async () => {
+    const t = performance.now();
     killGroup(child, 'SIGTERM');
     const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
     await exited;
     clearTimeout(timer);
     killGroup(child, 'SIGKILL');
+    const ms = performance.now() - t;
     await rm(userDataDir, { recursive: true, force: true });
+    return ms;
   };
   try {
     const wsEndpoint = await devToolsLine(child);
+    const startMs = performance.now() - start;
     const port = Number(new URL(wsEndpoint).port);
-    return { httpUrl: `http://127.0.0.1:${port}`, port, wsEndpoint, close };
+    return { pid: child.pid ?? 0, httpUrl: `http://127.0.0.1:${port}`, port, wsEndpoint, startMs, close };
   } catch (err) {
     await close();
     throw err;

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AddressPool, cidrContains, parseCidr } from '../shared/cidr.js';
 import type { Logger } from '../shared/log.js';
-import { AddressPool, cidrContains, parseCidr } from './cidr.js';
 import { DEFAULT_IMAGE_RULES } from './images.js';
 import { netnsPids, PodNetwork } from './network.js';
 import { shortPodId } from './pod-layout.js';
@@ -43,7 +43,7 @@ function deps(): RuntimeDeps {
     hostIP: pool.gateway,
     allocatable: { cpu: 4, memory: 2 ** 33, 'ephemeral-storage': 2 ** 36 },
     envSources: { configMap: async () => undefined, secret: async () => undefined },
-    // Unit scope: the runtime's side of volumes (files, modes, bind mounts); the real API is localnode.test.ts's.
+    // Unit scope: the runtime's side of volumes (files, modes, bind mounts); the real API is localnode.cluster.test.ts's.
     volumeApi: {
       get: async <T>(path: string) => apiObjects.get(path) as T | undefined,
       requestToken: async (ns, sa, spec) => ({

@@ -1,12 +1,12 @@
 import { chromium as playwright } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { type LaunchedChromium, launchChromium } from '../testing/chromium.js';
+import { type PageServer, servePage } from '../testing/page-server.js';
+import { type ReportReceiver, startReportReceiver } from '../testing/report-receiver.js';
+import { waitFor } from '../testing/wait.js';
 import type { SidecarConfig } from './config.js';
 import { createSidecar, type Sidecar } from './sidecar.js';
-import { type LaunchedChromium, launchChromium } from './testing/chromium.js';
-import { type PageServer, servePage } from './testing/page-server.js';
-import { type ReportReceiver, startReportReceiver } from './testing/report-receiver.js';
-import { waitFor } from './testing/wait-for.js';
 
 const token = 'dGVzdC1zZXNzaW9uLXRva2VuLXZhbHVl';
 const session = { namespace: 'team-a', name: 'proxy-test', uid: '5b0e8f8a-2222-4000-8000-000000000001' };
@@ -38,7 +38,7 @@ async function startSidecar(overrides: Partial<SidecarConfig> = {}): Promise<Sta
   });
   sidecars.push(sidecar);
   const { port, metricsPort } = await sidecar.listen();
-  await waitFor(() => sidecar.state.snapshot().chromeReachable, "the sidecar's own CDP connection");
+  await waitFor("the sidecar's own CDP connection", () => sidecar.state.snapshot().chromeReachable);
   return {
     sidecar,
     base: `http://127.0.0.1:${port}`,
@@ -109,10 +109,10 @@ beforeAll(async () => {
   // Chrome listens before its first tab exists. Once, under load, Playwright connecting at that moment never got
   // past connectOverCDP (users report the same hang against bare Chrome: microsoft/playwright#32388). These
   // tests are about the proxy, so they start from a Chrome that has its first tab.
-  await waitFor(async () => {
+  await waitFor("Chrome's first tab", async () => {
     const targets = (await (await fetch(`${chrome.httpUrl}/json/list`)).json()) as { type: string }[];
     return targets.some((t) => t.type === 'page');
-  }, "Chrome's first tab");
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -130,8 +130,8 @@ describe('CDP proxy with a real Chromium', { timeout: 60_000 }, () => {
     const browser = await playwright.connectOverCDP(`${main.base}/?token=${token}`);
     try {
       await waitFor(
-        () => main.sidecar.state.snapshot().connectionsByLevel.browser === 1,
         'one browser connection',
+        () => main.sidecar.state.snapshot().connectionsByLevel.browser === 1,
       );
       const context = browser.contexts()[0] ?? (await browser.newContext());
       const tab = await context.newPage();
@@ -145,7 +145,7 @@ describe('CDP proxy with a real Chromium', { timeout: 60_000 }, () => {
     } finally {
       await browser.close();
     }
-    await waitFor(() => main.sidecar.state.snapshot().connections === 0, 'the connection to be gone');
+    await waitFor('the connection to be gone', () => main.sidecar.state.snapshot().connections === 0);
     const facts = main.sidecar.state.snapshot();
     expect(facts.lastDisconnectedAt?.getTime()).toBeGreaterThanOrEqual(
       facts.lastConnectedAt?.getTime() ?? Infinity,
@@ -163,16 +163,16 @@ describe('CDP proxy with a real Chromium', { timeout: 60_000 }, () => {
     } finally {
       await browser.close();
     }
-    await waitFor(() => main.sidecar.state.snapshot().connections === 0, 'the connection to be gone');
+    await waitFor('the connection to be gone', () => main.sidecar.state.snapshot().connections === 0);
   });
 
   it('reports connection counts to the receiver, retrying past its 503s', async () => {
     // Earlier tests connected and disconnected; the receiver refused the first two reports.
-    const accepted = await waitFor(() => {
+    const accepted = await waitFor('an accepted report after the disconnects', () => {
       const ok = receiver.received.filter((r) => r.status === 204);
       const last = ok.at(-1)?.report;
       return last?.connections === 0 && last.lastDisconnectedAt ? ok : undefined;
-    }, 'an accepted report after the disconnects');
+    });
     expect(receiver.received.slice(0, 2).map((r) => r.status)).toEqual([503, 503]);
     expect(receiver.received.every((r) => r.authorization === `Bearer ${token}`)).toBe(true);
     const seqs = receiver.received.map((r) => r.report.seq);
@@ -185,18 +185,15 @@ describe('CDP proxy with a real Chromium', { timeout: 60_000 }, () => {
 
     const before = receiver.received.length;
     const socket = await openSocket(`${main.ws}/devtools/browser?token=${token}`);
-    const connected = await waitFor(
-      () => receiver.received.slice(before).find((r) => r.report.connections === 1),
-      'a report with one connection',
+    const connected = await waitFor('a report with one connection', () =>
+      receiver.received.slice(before).find((r) => r.report.connections === 1),
     );
     expect(connected.report.lastConnectedAt).toBeDefined();
     socket.close();
-    await waitFor(
-      () =>
-        receiver.received
-          .slice(before)
-          .find((r) => r.report.connections === 0 && r.report.seq > connected.report.seq),
-      'a report with the connection gone',
+    await waitFor('a report with the connection gone', () =>
+      receiver.received
+        .slice(before)
+        .find((r) => r.report.connections === 0 && r.report.seq > connected.report.seq),
     );
   });
 
@@ -253,7 +250,7 @@ describe('CDP proxy with a real Chromium', { timeout: 60_000 }, () => {
       socket.close();
       await gone;
     }
-    await waitFor(() => main.sidecar.state.snapshot().connections === 0, 'all sockets closed');
+    await waitFor('all sockets closed', () => main.sidecar.state.snapshot().connections === 0);
   });
 
   it('counts page-level sockets and open pages, and rewrites /json/list', async () => {
@@ -267,8 +264,8 @@ describe('CDP proxy with a real Chromium', { timeout: 60_000 }, () => {
     const target = (await created.json()) as { id: string; webSocketDebuggerUrl: string; url: string };
     expect(target.webSocketDebuggerUrl).toBe(`${main.ws}/devtools/page/${target.id}?token=${token}`);
     await waitFor(
-      () => main.sidecar.state.snapshot().pages === pagesBefore + 1,
       'the new page to be counted',
+      () => main.sidecar.state.snapshot().pages === pagesBefore + 1,
     );
 
     const list = (await (await fetch(`${main.base}/json/list`, { headers })).json()) as Array<{
@@ -291,10 +288,10 @@ describe('CDP proxy with a real Chromium', { timeout: 60_000 }, () => {
     expect(closeRes.status).toBe(200);
     await socketClosed;
     await waitFor(
-      () => main.sidecar.state.snapshot().pages === pagesBefore,
       'the closed page to be uncounted',
+      () => main.sidecar.state.snapshot().pages === pagesBefore,
     );
-    await waitFor(() => main.sidecar.state.snapshot().connections === 0, 'the page socket to be uncounted');
+    await waitFor('the page socket to be uncounted', () => main.sidecar.state.snapshot().connections === 0);
   });
 
   it('relays CDP frames byte for byte (same reply bytes as a direct connection)', async () => {
@@ -317,7 +314,7 @@ describe('CDP proxy with a real Chromium', { timeout: 60_000 }, () => {
       proxied.close();
       await fetch(`${chrome.httpUrl}/json/close/${target.id}`);
     }
-    await waitFor(() => main.sidecar.state.snapshot().connections === 0, 'the page socket to be uncounted');
+    await waitFor('the page socket to be uncounted', () => main.sidecar.state.snapshot().connections === 0);
   });
 
   it('exposes Prometheus metrics and /healthz on the metrics port, with no credentials in them', async () => {
@@ -340,7 +337,7 @@ describe('CDP proxy with a real Chromium', { timeout: 60_000 }, () => {
     } finally {
       socket.close();
     }
-    await waitFor(() => main.sidecar.state.snapshot().connections === 0, 'the socket to be uncounted');
+    await waitFor('the socket to be uncounted', () => main.sidecar.state.snapshot().connections === 0);
 
     expect((await fetch(`${main.metrics}/healthz`)).status).toBe(200);
     expect((await fetch(`${main.base}/healthz`)).status).toBe(200);
@@ -358,7 +355,7 @@ describe('sidecar edge cases', { timeout: 60_000 }, () => {
     const browser = await playwright.connectOverCDP(version.webSocketDebuggerUrl);
     expect(sidecar.state.snapshot().keepAliveRequested).toBe(true);
     await browser.close();
-    await waitFor(() => sidecar.state.snapshot().connections === 0, 'the connection to be gone');
+    await waitFor('the connection to be gone', () => sidecar.state.snapshot().connections === 0);
     expect(sidecar.state.snapshot().keepAliveRequested).toBe(true);
   });
 
@@ -374,11 +371,11 @@ describe('sidecar edge cases', { timeout: 60_000 }, () => {
     expect(sidecar.state.snapshot().connections).toBe(2);
 
     expect(await deafClosed).toBe(1006);
-    await waitFor(() => sidecar.state.snapshot().connections === 1, 'the deaf client to be dropped');
-    await waitFor(() => alivePings >= 3, 'pings to the idle client');
+    await waitFor('the deaf client to be dropped', () => sidecar.state.snapshot().connections === 1);
+    await waitFor('pings to the idle client', () => alivePings >= 3);
     expect(alive.readyState).toBe(WebSocket.OPEN);
     alive.close();
-    await waitFor(() => sidecar.state.snapshot().connections === 0, 'the idle client to leave');
+    await waitFor('the idle client to leave', () => sidecar.state.snapshot().connections === 0);
   });
 
   it('reports Chrome as unreachable and refuses upgrades with 502 when Chrome is not there', async () => {
@@ -409,7 +406,7 @@ describe('sidecar edge cases', { timeout: 60_000 }, () => {
     try {
       const { sidecar, ws } = await startSidecar({ reportUrl: finalReceiver.url });
       const socket = await openSocket(`${ws}/devtools/browser?token=${token}`);
-      await waitFor(() => finalReceiver.received.find((r) => r.report.connections === 1), 'a report with 1');
+      await waitFor('a report with 1', () => finalReceiver.received.find((r) => r.report.connections === 1));
       const code = closed(socket);
       await sidecar.close();
       expect(await code).toBe(1001);

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type ConnectionReport, connectionReportSchema } from '../../api/report.js';
+import { type ConnectionReport, connectionReportSchema } from '../api/report.js';
 
 export interface ReceivedReport {
   authorization: string | undefined;
