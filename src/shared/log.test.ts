@@ -84,10 +84,15 @@ describe('createLogger', () => {
   it('appends to BF_LOG_FILE when set', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'bf-log-'));
     const file = path.join(dir, 'nested', 'test.log');
-    const saved = { ...process.env };
+    const saved = {
+      BF_LOG: process.env['BF_LOG'],
+      BF_LOG_FILE: process.env['BF_LOG_FILE'],
+      BF_LOG_LEVEL: process.env['BF_LOG_LEVEL'],
+    };
     try {
       process.env['BF_LOG_FILE'] = file;
       process.env['BF_LOG_LEVEL'] = 'debug';
+      delete process.env['BF_LOG'];
       createLogger({ component: 'test' }).debug('to the file', { n: 1 });
       createLogger({ component: 'test' }).info('also to the file', { n: 2 });
       const lines = readFileSync(file, 'utf8')
@@ -99,7 +104,10 @@ describe('createLogger', () => {
         ['info', 'also to the file', 2],
       ]);
     } finally {
-      process.env = saved;
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
       rmSync(dir, { recursive: true, force: true });
     }
   });
