@@ -62,6 +62,7 @@ describe('createLogger', () => {
     const c = captured();
     const kube = new KubeApiError(403, 'Forbidden', 'pods is forbidden: exceeded quota', {
       kind: 'Status',
+      message: 'pods is forbidden: exceeded quota',
       code: 403,
     });
     const err = new Error('create pod failed', { cause: kube });
@@ -76,7 +77,11 @@ describe('createLogger', () => {
       message: 'pods is forbidden: exceeded quota',
       code: 403,
       reason: 'Forbidden',
-      body: { kind: 'Status', code: 403 },
+    });
+    expect(cause['body']).toEqual({
+      kind: 'Status',
+      message: 'pods is forbidden: exceeded quota',
+      code: 403,
     });
     expect(String(cause['stack'])).toContain('log.test.ts');
   });
@@ -281,5 +286,8 @@ describe('redaction', () => {
     const cyclic: Record<string, unknown> = { shared, again: shared };
     cyclic['self'] = cyclic;
     expect(redact(cyclic)).toEqual({ shared: { n: 1 }, again: { n: 1 }, self: '[Circular]' });
+    const loop = new Error('loop');
+    loop.cause = loop;
+    expect(redact({ err: loop })).toMatchObject({ err: { message: 'loop', cause: '[Circular]' } });
   });
 });

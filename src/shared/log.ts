@@ -184,9 +184,11 @@ function walk(value: unknown, depth: number, seen: WeakSet<object>): unknown {
 
 /** pino's serializer keeps stack, causes and own enumerable fields (a KubeApiError's code, reason and body). */
 function serializeError(err: Error): Record<string, unknown> {
-  const { raw: _raw, ...fields } = pino.stdSerializers.errWithCause(err) as unknown as Record<
-    string,
-    unknown
-  >;
+  const serialized = pino.stdSerializers.errWithCause(err) as unknown as Record<string, unknown>;
+  const { raw: _raw, ...fields } = serialized;
+  // It serializes any field with a `message` as an error (a Kubernetes Status body would get "type": "Object"),
+  // so the error's own fields and its cause are taken as they are; `walk` serializes an Error cause again here.
+  for (const [key, value] of Object.entries(err)) fields[key] = value;
+  if (err.cause !== undefined) fields['cause'] = err.cause;
   return fields;
 }
