@@ -94,7 +94,7 @@ function adapt(p: pino.Logger): Logger {
     info: write('info'),
     warn: write('warn'),
     error: write('error'),
-    // pino runs its bindings formatter on the root's bindings only; a child's are redacted here.
+    // pino writes bindings as they are (its bindings formatter sees the root's only): redact them once, here.
     child: (fields) => adapt(p.child(redact(fields) as Record<string, unknown>)),
   };
 }

@@ -258,12 +258,12 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
       pinger.track(client);
       state.clientConnected(route.level, keepAlive);
       metrics.connected(route.level);
-      log.info('client connected', { path: logged, level: route.level, keepAlive });
+      log.info('client connected', { path: logged, connection: route.level, keepAlive });
       client.once('close', (code) => {
         clients.delete(client);
         state.clientDisconnected(route.level);
         metrics.disconnected(route.level);
-        log.info('client disconnected', { path: logged, level: route.level, code });
+        log.info('client disconnected', { path: logged, connection: route.level, code });
       });
       void pipeWebSockets(client, upstream, { onMessage: metrics.relayed });
     });
