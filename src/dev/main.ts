@@ -2,6 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import pinoPretty from 'pino-pretty';
 import { stringify } from 'yaml';
 import { tool } from '../localcluster/tools.js';
 import { KubeClient } from '../shared/kube/client.js';
@@ -69,8 +70,10 @@ async function main(): Promise<void> {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
-    child.stdout?.pipe(log);
-    child.stderr?.pipe(log);
+    // The processes log JSON lines, as in a cluster; make dev's log files are for people to read.
+    const pretty = pinoPretty({ colorize: false, translateTime: 'SYS:HH:MM:ss.l', destination: log });
+    child.stdout?.pipe(pretty);
+    child.stderr?.pipe(pretty);
     child.once('exit', (code) => {
       if (!stopping) {
         console.error(`${name} exited with code ${code}; see ${path.join(LOGS, `${name}.log`)}`);

@@ -118,13 +118,13 @@ export class ApiKeyDirectory {
           secret = await this.client.get<V1Secret>(paths.secret(namespace, ref.name));
         } catch (err) {
           if (isNotFound(err)) {
-            this.log.warn('API key Secret not found', { project: name, namespace, secret: ref.name });
+            this.log.warn('API key Secret not found', { project: name, namespace, secretName: ref.name });
             continue;
           }
           // The API server is unreachable: keep serving the keys this project had.
           this.log.warn('reading API key Secret failed; keeping the previous keys', {
             project: name,
-            secret: ref.name,
+            secretName: ref.name,
             err,
           });
           next.push(...previous.filter((e) => e.project === name));
@@ -135,7 +135,7 @@ export class ApiKeyDirectory {
           this.log.warn('API key Secret has no such key', {
             project: name,
             namespace,
-            secret: ref.name,
+            secretName: ref.name,
             key: dataKey,
           });
           continue;

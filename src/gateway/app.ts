@@ -25,7 +25,8 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     const given = req.get('x-request-id');
-    res.set('x-request-id', given && REQUEST_ID.test(given) ? given : randomUUID());
+    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    res.set('x-request-id', requestId);
     // An unauthenticated caller can create nothing; authenticated answers overwrite these with the project's.
     res.set({ 'x-ratelimit-limit': '0', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '0' });
     const end = deps.metrics.requestDuration.startTimer();
@@ -33,6 +34,14 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
       const route = routeLabel(req);
       end({ route });
       deps.metrics.requests.inc({ route, method: req.method, status: String(res.statusCode) });
+      // Headers and URL carry API keys and tokens: the logger redacts them.
+      deps.log.debug('request served', {
+        requestId,
+        method: req.method,
+        url: req.originalUrl,
+        status: res.statusCode,
+        headers: req.headers,
+      });
     });
     // The Hyperbrowser SDK joins baseUrl and path verbatim: a trailing slash or a base ending in /api are common.
     const fixed = req.url.replace(/^\/+api\/(?:api\/)?/, '/api/');
@@ -72,7 +81,12 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const apiErr = toApiError(err);
     if (apiErr.code === 'INTERNAL')
-      deps.log.error('request failed', { method: req.method, route: routeLabel(req), err });
+      deps.log.error('request failed', {
+        requestId: res.get('x-request-id'),
+        method: req.method,
+        route: routeLabel(req),
+        err,
+      });
     if (res.headersSent) {
       res.destroy();
       return;

@@ -85,6 +85,8 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
   const server = http.createServer(app);
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+    // The URL and headers carry connect tokens and API keys: the logger redacts them.
+    log.debug('websocket upgrade', { url: req.url, headers: req.headers });
     if (url.pathname.startsWith('/live/')) liveView.handleUpgrade(req, socket, head, url);
     else if (url.pathname.startsWith('/v1/') || url.pathname.startsWith('/api/')) {
       socket.on('error', () => {});

@@ -193,7 +193,7 @@ class LocalnodeAgent implements Localnode {
 
     this.informer = new Informer<V1Pod>(this.client, paths.pods(), {
       fieldSelector: `spec.nodeName=${config.nodeName}`,
-      onRestart: (err, delayMs) => this.log.warn('Pod watch failed; restarting', { err, delayMs }),
+      onRestart: (err, delayMs) => this.log.warn('pod watch failed; restarting', { err, delayMs }),
     });
     this.informer.onChange((pod) => this.queue.add(keyOf(pod)));
     await this.informer.start();
@@ -210,7 +210,7 @@ class LocalnodeAgent implements Localnode {
       for (const pod of this.informer?.list() ?? []) this.queue.add(keyOf(pod));
       for (const key of this.runtimes.keys()) this.queue.add(key);
     }, RESYNC_MS);
-    this.log.info('Localnode started', {
+    this.log.info('localnode started', {
       node: config.nodeName,
       simulate: config.simulate,
       podCIDR: config.podCIDR,
@@ -292,7 +292,7 @@ class LocalnodeAgent implements Localnode {
     if (tag !== this.tag) {
       await network?.removeBridge();
       await state.remove();
-      this.log.info('Cleaned up after a dead localnode agent', { node: dead.nodeName, pid: dead.pid });
+      this.log.info('cleaned up after a dead localnode agent', { node: dead.nodeName, pid: dead.pid });
     }
   }
 
@@ -317,7 +317,7 @@ class LocalnodeAgent implements Localnode {
         await this.reconcile(key);
         this.queue.forget(key);
       } catch (err) {
-        this.log.warn('Pod sync failed; will retry', { pod: key, err });
+        this.log.warn('pod sync failed; will retry', { pod: key, err });
         this.queue.addRateLimited(key);
       } finally {
         this.queue.done(key);
@@ -510,7 +510,7 @@ class LocalnodeAgent implements Localnode {
         status['phase'] = succeeded ? 'Succeeded' : 'Failed';
       }
       await this.patchStatus(pod, status).catch((err: unknown) => {
-        this.log.warn('Final pod status not reported', { pod: key, err });
+        this.log.warn('final pod status not reported', { pod: key, err });
       });
       await this.discard(key, rt);
     }
@@ -527,7 +527,7 @@ class LocalnodeAgent implements Localnode {
         gracePeriodSeconds: 0,
         preconditions: { uid: pod.metadata?.uid },
       });
-      this.log.info('Pod deleted', { pod: key });
+      this.log.info('pod deleted', { pod: key });
     } catch (e) {
       if (!isNotFound(e) && !isConflict(e)) throw e;
     }
@@ -602,7 +602,7 @@ class LocalnodeAgent implements Localnode {
     if (!cleanup || !this.ownsNode) {
       for (const rt of this.runtimes.values()) rt.detach();
       this.client?.close();
-      this.log.info('Localnode let go of its pods without stopping them', { node: this.config.nodeName });
+      this.log.info('localnode let go of its pods without stopping them', { node: this.config.nodeName });
       return;
     }
     await this.stopAllPods();
@@ -611,13 +611,13 @@ class LocalnodeAgent implements Localnode {
       await this.network.removeBridge();
     }
     await withTimeout(this.registration?.markNotReady(), STOP_API_TIMEOUT_MS).catch((err: unknown) => {
-      this.log.warn('Could not mark the node NotReady', { err });
+      this.log.warn('could not mark the node NotReady', { err });
     });
     await this.state.remove();
     await this.registry.release(this.tag);
     await rmdir(this.config.runDir).catch(() => undefined);
     this.client?.close();
-    this.log.info('Localnode stopped', { node: this.config.nodeName });
+    this.log.info('localnode stopped', { node: this.config.nodeName });
   }
 
   /** Kills every pod's processes (as a node shutdown does) and reports the pods that were cut short as Failed. */
@@ -644,11 +644,11 @@ class LocalnodeAgent implements Localnode {
             this.patchStatus(pod, computePodStatus(pod, rt.snapshot(), new Date())),
             STOP_API_TIMEOUT_MS,
           ).catch((err: unknown) => {
-            this.log.warn('Final pod status not reported', { pod: key, err });
+            this.log.warn('final pod status not reported', { pod: key, err });
           });
         }
         await this.discard(key, rt).catch((err: unknown) =>
-          this.log.error('Pod cleanup failed', { pod: key, err }),
+          this.log.error('pod cleanup failed', { pod: key, err }),
         );
       }),
     );

@@ -168,6 +168,7 @@ describe('answerQuery', () => {
 
 function quietLogger(warnings: unknown[] = []): Logger {
   const log: Logger = {
+    debug: () => {},
     info: () => {},
     warn: (msg, fields) => warnings.push({ msg, ...fields }),
     error: (msg, fields) => warnings.push({ msg, ...fields }),

@@ -35,7 +35,13 @@ const cidrText = `10.252.${Number.parseInt(suffix.slice(0, 2), 16)}.0/24`;
 const cidr = parseCidr(cidrText);
 const bridge = `bfl${suffix}`.slice(0, 15);
 const taint = { key: 'browserfleet.dev/localnode-test', value: suffix, effect: 'NoSchedule' as const };
-const silent: Logger = { info: () => {}, warn: () => {}, error: () => {}, child: () => silent };
+const silent: Logger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  child: () => silent,
+};
 
 let client: KubeClient;
 let stateDir: string;

@@ -23,7 +23,7 @@ export async function runLocalnode(
   try {
     await node.start();
     const sig = await stopRequested;
-    log.info('Stopping on signal', { signal: sig });
+    log.info('stopping on signal', { signal: sig });
   } finally {
     await node.stop();
     process.off('SIGINT', onSignal);

@@ -113,7 +113,7 @@ export class NodeRegistration {
         status: readyStatus,
       });
       this.nodeUid = created.metadata?.uid;
-      this.log.info('Registered node', { node: nodeName });
+      this.log.info('registered node', { node: nodeName });
     } catch (e) {
       if (!isAlreadyExists(e)) throw e;
       const existing = await this.client.request<V1Node>('PATCH', nodePaths.node(nodeName), {
@@ -121,7 +121,7 @@ export class NodeRegistration {
         contentType: STRATEGIC_MERGE_PATCH,
       });
       this.nodeUid = existing.metadata?.uid;
-      this.log.info('Took over existing node', { node: nodeName });
+      this.log.info('took over existing node', { node: nodeName });
     }
     await this.postStatus(readyStatus);
     await this.renewLease();
@@ -167,7 +167,7 @@ export class NodeRegistration {
       try {
         await this.renewLease();
       } catch (e) {
-        this.log.warn('Lease renewal failed', { node: this.opts.nodeName, err: e });
+        this.log.warn('lease renewal failed', { node: this.opts.nodeName, err: e });
       }
       if (!this.stopped) this.leaseTimer = setTimeout(() => void leaseTick(), leaseEvery);
     };
@@ -176,10 +176,10 @@ export class NodeRegistration {
         await this.postStatus(await this.status(true, 'KubeletReady', 'localnode is posting ready status'));
       } catch (e) {
         if (isNotFound(e)) {
-          this.log.warn('Node object is gone; registering again', { node: this.opts.nodeName });
-          await this.register().catch((err: unknown) => this.log.error('Node registration failed', { err }));
+          this.log.warn('node object is gone; registering again', { node: this.opts.nodeName });
+          await this.register().catch((err: unknown) => this.log.error('node registration failed', { err }));
         } else {
-          this.log.warn('Node status update failed', { node: this.opts.nodeName, err: e });
+          this.log.warn('node status update failed', { node: this.opts.nodeName, err: e });
         }
       }
       if (!this.stopped) this.statusTimer = setTimeout(() => void statusTick(), this.opts.statusIntervalMs);

@@ -24,7 +24,13 @@ const network = new PodNetwork({
   nodeName: `rttest-${suffix}`,
 });
 const pool = new AddressPool(cidr);
-const silent: Logger = { info: () => {}, warn: () => {}, error: () => {}, child: () => silent };
+const silent: Logger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  child: () => silent,
+};
 const events: { reason: string; message: string }[] = [];
 let base: string;
 const linksDir = `/run/bfl/rt-${suffix}`;

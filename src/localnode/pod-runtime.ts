@@ -388,7 +388,7 @@ export class PodRuntime {
       this.volumeTimer = setTimeout(
         () =>
           void this.writeVolumes().catch((err) =>
-            this.deps.log.warn('Token renewal failed', { pod: this.key, err }),
+            this.deps.log.warn('token renewal failed', { pod: this.key, err }),
           ),
         Math.max(1000, refreshAt - Date.now()),
       );
@@ -430,7 +430,7 @@ export class PodRuntime {
         message: e instanceof Error ? e.message : String(e),
       };
       c.retryAt = Date.now() + CONFIG_RETRY_MS;
-      this.deps.log.error('Could not start container', { pod: this.key, container: c.name, err: e });
+      this.deps.log.error('could not start container', { pod: this.key, container: c.name, err: e });
     } finally {
       c.starting = false;
       this.onChange();
@@ -462,7 +462,7 @@ export class PodRuntime {
     if (!resolved.ok) {
       c.state = { kind: 'waiting', reason: resolved.reason, message: resolved.message };
       this.fail(resolved.reason, resolved.message);
-      log.warn('Container image not available', {
+      log.warn('container image not available', {
         pod: this.key,
         container: c.name,
         reason: resolved.reason,
@@ -526,7 +526,7 @@ export class PodRuntime {
         startedAt: now,
         finishedAt: now,
       };
-      log.warn('Container could not start', { pod: this.key, container: c.name, message: e.message });
+      log.warn('container could not start', { pod: this.key, container: c.name, err: e });
       this.deps.event(pod, 'Warning', 'Failed', `Error: failed to start container "${c.name}": ${e.message}`);
       return;
     }
@@ -534,7 +534,7 @@ export class PodRuntime {
     c.state = { kind: 'running', startedAt: proc.startedAt };
     c.started = !c.spec.startupProbe;
     c.ready = !c.spec.readinessProbe;
-    log.info('Started container', {
+    log.info('started container', {
       pod: this.key,
       container: c.name,
       pid: proc.pid,
@@ -639,7 +639,7 @@ export class PodRuntime {
   private killForProbe(c: ContainerRuntime, kind: 'Liveness' | 'Startup', message: string | undefined): void {
     const proc = c.proc;
     if (!proc) return;
-    this.deps.log.info('Container failed its probe and will be restarted', {
+    this.deps.log.info('container failed its probe and will be restarted', {
       pod: this.key,
       container: c.name,
       probe: kind,
@@ -674,7 +674,7 @@ export class PodRuntime {
     c.proc = undefined;
     c.ready = false;
     c.started = false;
-    this.deps.log.info('Container exited', { pod: this.key, container: c.name, exitCode: exit.exitCode });
+    this.deps.log.info('container exited', { pod: this.key, container: c.name, exitCode: exit.exitCode });
     await this.writeRecord();
     this.onChange();
   }

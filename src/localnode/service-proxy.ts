@@ -187,7 +187,7 @@ export class ServiceProxy {
       server.once('error', reject);
       server.listen(port, ip, () => {
         server.off('error', reject);
-        server.on('error', (err) => this.opts.log.warn('Service listener failed', { service, err }));
+        server.on('error', (err) => this.opts.log.warn('service listener failed', { service, err }));
         resolve(server);
       });
     });

@@ -63,7 +63,7 @@ export class NodeStateDir {
     for (const record of await this.readPodRecords()) {
       for (const p of record.processes) {
         if (await killRecordedGroup(p.pid, p.startTime)) {
-          log.info('Killed leftover process group', {
+          log.info('killed leftover process group', {
             pod: `${record.namespace}/${record.name}`,
             container: p.container,
             pid: p.pid,
@@ -73,7 +73,7 @@ export class NodeStateDir {
     }
     if (network) {
       const removed = await network.removeStale();
-      if (removed.length > 0) log.info('Removed leftover pod namespaces and veths', { removed });
+      if (removed.length > 0) log.info('removed leftover pod namespaces and veths', { removed });
     }
     for (const d of [this.podsDir, this.logsDir, this.linksDir]) {
       await rm(d, { recursive: true, force: true });

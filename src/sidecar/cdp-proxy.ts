@@ -8,7 +8,7 @@ import { browserEndpointPath, chromeWebSocketUrl, readBody, requestChrome } from
 import type { ConnectionLevel, ConnectionState } from './connection-state.js';
 import { type ClientEndpoint, rewriteDevtoolsUrls } from './devtools-urls.js';
 import { IdlePinger } from './idle-pinger.js';
-import { errorMessage, log } from './log.js';
+import { log } from './log.js';
 import type { SidecarMetrics } from './metrics.js';
 
 export interface CdpProxyDeps {
@@ -190,7 +190,7 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
         timeoutMs: CHROME_TIMEOUT_MS,
       });
     } catch (err) {
-      log.warn('Chrome did not answer an HTTP request', { path, error: errorMessage(err) });
+      log.warn('Chrome did not answer an HTTP request', { path, err });
       sendJson(res, 502, { error: 'chrome_unreachable', message: 'Chrome did not answer' });
       return;
     }
@@ -214,7 +214,7 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
     const logged = redactToken(req.url ?? '/');
     if (!authenticate(req, url, sessionToken)) {
       metrics.authFailed();
-      log.warn('Refused websocket without a valid session token', { path: logged });
+      log.warn('refused websocket without a valid session token', { path: logged });
       refuseUpgrade(socket, 401, UNAUTHORIZED, 'WWW-Authenticate: Bearer\r\n');
       return;
     }
@@ -232,7 +232,7 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
       try {
         chromePath = await browserEndpointPath(chromeUrl);
       } catch (err) {
-        log.warn('Could not look up the browser endpoint', { error: errorMessage(err) });
+        log.warn('could not look up the browser endpoint', { err });
         refuseUpgrade(socket, 502, { error: 'chrome_unreachable', message: 'Chrome did not answer' });
         return;
       }
@@ -258,12 +258,12 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
       pinger.track(client);
       state.clientConnected(route.level, keepAlive);
       metrics.connected(route.level);
-      log.info('Client connected', { path: logged, level: route.level, keepAlive });
+      log.info('client connected', { path: logged, connection: route.level, keepAlive });
       client.once('close', (code) => {
         clients.delete(client);
         state.clientDisconnected(route.level);
         metrics.disconnected(route.level);
-        log.info('Client disconnected', { path: logged, level: route.level, code });
+        log.info('client disconnected', { path: logged, connection: route.level, code });
       });
       void pipeWebSockets(client, upstream, { onMessage: metrics.relayed });
     });
@@ -273,14 +273,14 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
 
   const server = http.createServer((req, res) => {
     forwardHttp(req, res).catch((err: unknown) => {
-      log.error('HTTP request failed', { path: redactToken(req.url ?? '/'), error: errorMessage(err) });
+      log.error('HTTP request failed', { path: redactToken(req.url ?? '/'), err });
       if (!res.headersSent) sendJson(res, 502, { error: 'proxy_error', message: 'request to Chrome failed' });
       else res.destroy();
     });
   });
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     upgrade(req, socket, head).catch((err: unknown) => {
-      log.error('Websocket upgrade failed', { error: errorMessage(err) });
+      log.error('websocket upgrade failed', { err });
       socket.destroy();
     });
   });

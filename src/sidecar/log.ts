@@ -1,6 +1,6 @@
 import { createLogger } from '../shared/log.js';
 
-/** The sidecar's logger. Callers pass URLs through `redactToken` first; logs never see credentials. */
+/** The sidecar's logger. The logger blanks `token=` in URLs itself; callers still log paths through `redactToken`. */
 export const log = createLogger({ component: 'sidecar' });
 
 export function errorMessage(err: unknown): string {

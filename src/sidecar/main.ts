@@ -1,6 +1,6 @@
 import { parseFlags } from '../shared/config.js';
 import { sidecarConfigFromEnv } from './config.js';
-import { errorMessage, log } from './log.js';
+import { log } from './log.js';
 import { createSidecar } from './sidecar.js';
 
 /**
@@ -15,7 +15,7 @@ export async function runSidecar(
   const config = sidecarConfigFromEnv(env);
   const sidecar = createSidecar(config);
   const { port, metricsPort } = await sidecar.listen();
-  log.info('Sidecar listening', {
+  log.info('sidecar listening', {
     port,
     metricsPort,
     chrome: config.chromeUrl.origin,
@@ -27,11 +27,11 @@ export async function runSidecar(
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    log.info('Shutting down', { signal });
+    log.info('shutting down', { signal });
     sidecar.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        log.error('Shutdown failed', { error: errorMessage(err) });
+        log.error('shutdown failed', { err });
         process.exit(1);
       },
     );

@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import { browserEndpointPath, chromeWebSocketUrl } from './chrome-http.js';
 import type { ConnectionState } from './connection-state.js';
-import { errorMessage, log } from './log.js';
+import { log } from './log.js';
 
 interface TargetInfo {
   targetId: string;
@@ -105,11 +105,11 @@ export class PageWatcher {
     try {
       msg = JSON.parse(text) as CdpMessage;
     } catch {
-      log.warn('Ignored a CDP message that is not JSON', { bytes: text.length });
+      log.warn('ignored a CDP message that is not JSON', { bytes: text.length });
       return;
     }
     if (msg.id === 1 && msg.error) {
-      log.error('Target.setDiscoverTargets failed', { error: msg.error.message });
+      log.error('Target.setDiscoverTargets failed', { err: msg.error });
       return;
     }
     const info = msg.params?.targetInfo;
@@ -136,7 +136,7 @@ export class PageWatcher {
     const starting = !this.everReachable && Date.now() - this.startedAt < STARTUP_POLL_FOR_MS;
     const delay = starting ? STARTUP_POLL_MS : this.retryDelayMs;
     if (!starting || !this.loggedStartupWait) {
-      log.warn('Chrome not reachable; retrying', { error: errorMessage(err), retryInMs: delay });
+      log.warn('Chrome not reachable; retrying', { err, retryInMs: delay });
       this.loggedStartupWait = true;
     }
     this.retryTimer = setTimeout(() => void this.connect(), delay);

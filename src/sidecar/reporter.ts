@@ -167,6 +167,6 @@ export class Reporter {
   private failed(seq: number, reason: string): void {
     this.failures += 1;
     this.options.onFailure?.();
-    log.warn('Connection report not accepted; will retry', { seq, reason, retryInMs: this.backoffMs });
+    log.warn('connection report not accepted; will retry', { seq, reason, retryInMs: this.backoffMs });
   }
 }

@@ -31,6 +31,7 @@ function harness(script: Record<string, Step[]>) {
   const outcomes: Outcome[] = [];
   const logged: { level: string; msg: string }[] = [];
   const log: Logger = {
+    debug: (msg) => logged.push({ level: 'debug', msg }),
     info: (msg) => logged.push({ level: 'info', msg }),
     warn: (msg) => logged.push({ level: 'warn', msg }),
     error: (msg) => logged.push({ level: 'error', msg }),
