@@ -75,7 +75,10 @@ export function formatConfigError(
     }
     const path = formatPath(at);
     const origin = origins.get(path);
-    lines.push(`config ${source}: ${path}${origin ? ` (from ${origin})` : ''}: ${issue.message}`);
+    // zod words a missing required value as a type error ("expected string, received undefined").
+    const missing = issue.code === 'invalid_type' && issue.message.endsWith('received undefined');
+    const message = missing ? `required, not set (${issue.expected})` : issue.message;
+    lines.push(`config ${source}: ${path}${origin ? ` (from ${origin})` : ''}: ${message}`);
   }
   return lines.join('\n');
 }

@@ -65,7 +65,7 @@ describe('sidecar config errors', () => {
       new ConfigError(
         [
           'config environment: BF_LISTEN_PORT: must be a TCP port number (0-65535)',
-          'config environment: BF_SESSION_UID: Invalid input: expected string, received undefined',
+          'config environment: BF_SESSION_UID: required, not set (string)',
         ].join('\n'),
       ),
     );
