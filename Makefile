@@ -60,8 +60,8 @@ manifests: build ## Regenerate src/api/generated.ts and the chart's CRDs from cr
 
 # Debian packages for the images and the real node (apart from APT_PACKAGES): podman and mmdebstrap build the
 # images without a registry; runc, the CNI plugins and iptables run pods under the kubelet and containerd that
-# `make tools` builds.
-NODE_APT_PACKAGES := podman runc containernetworking-plugins mmdebstrap iptables
+# `make tools` builds; nfacct lets hack/real-node.sh remove kube-proxy's packet counters.
+NODE_APT_PACKAGES := podman runc containernetworking-plugins mmdebstrap iptables nfacct
 
 .node-apt.stamp:
 	@if ! dpkg -s $(NODE_APT_PACKAGES) >/dev/null 2>&1; then \

@@ -42,18 +42,9 @@ step() { # label started-at
 key() { sha256sum | cut -c1-12; }
 work="$BF_PODMAN_DIR/tmp/build-$$"
 mkdir -p "$work"
-# Two paths podman 4.3 uses whatever its configuration says: runc's state dir and the blob-info cache. Those this
-# run creates are removed at its end, so the host keeps nothing of the build outside BF_PODMAN_DIR.
-strays=()
-for p in /run/runc /var/lib/containers/cache/blob-info-cache-v1.boltdb /var/lib/containers/cache /var/lib/containers; do
-  [[ -e "$p" ]] || strays+=("$p")
-done
 cleanup() {
   rm -rf "$work"
-  local p
-  for p in "${strays[@]}"; do
-    if [[ -d "$p" ]]; then rmdir "$p" 2>/dev/null || true; else rm -f "$p"; fi
-  done
+  bf_podman_remove_strays
 }
 trap cleanup EXIT
 

@@ -34,3 +34,17 @@ printf 'unqualified-search-registries = []\n' > "$BF_PODMAN_DIR/etc/registries.c
 export BF_PODMAN_DIR CONTAINERS_CONF="$BF_PODMAN_DIR/etc/containers.conf" \
   CONTAINERS_STORAGE_CONF="$BF_PODMAN_DIR/etc/storage.conf" \
   CONTAINERS_REGISTRIES_CONF="$BF_PODMAN_DIR/etc/registries.conf" TMPDIR="$BF_PODMAN_DIR/tmp"
+
+# Two paths podman 4.3 writes whatever its configuration says: runc's state dir and the blob-info cache. A script
+# that sources this file calls bf_podman_remove_strays when it ends, which removes those that did not exist when
+# it started, so the host keeps nothing of podman outside BF_PODMAN_DIR.
+_bf_podman_strays=()
+for _bf_p in /run/runc /var/lib/containers/cache/blob-info-cache-v1.boltdb /var/lib/containers/cache /var/lib/containers; do
+  [[ -e "$_bf_p" ]] || _bf_podman_strays+=("$_bf_p")
+done
+bf_podman_remove_strays() {
+  local p
+  for p in "${_bf_podman_strays[@]}"; do
+    if [[ -d "$p" ]]; then rmdir "$p" 2>/dev/null || true; else rm -f "$p"; fi
+  done
+}
