@@ -6,6 +6,7 @@
 #
 # Usage: hack/real-node.sh up <state-dir> <admin-kubeconfig>
 #        hack/real-node.sh down <state-dir>
+# up writes <state-dir>/node.json: {name, ip, podCIDR, bridge, kubeletKubeconfig}.
 # Environment for up: BF_NODE_NAME (default bf-real-node), BF_NODE_BRIDGE (bfreal0), BF_NODE_POD_CIDR
 # (10.123.0.0/16, a /16 whose first address becomes the node's IP on the bridge), BF_NODE_CLUSTER_DNS
 # (10.96.0.10), BF_NODE_IMAGES (images to copy from podman; default the chart's two at package.json's version).
@@ -252,6 +253,8 @@ EOF
     --metrics-bind-address="127.0.0.1:$(free_port)"
   wait_until 30 kube-proxy curl -sf "http://127.0.0.1:$proxy_healthz/healthz" || { tail -20 "$state/logs/kube-proxy.log"; exit 1; }
   log "kube-proxy ready in $(since "$t0")"
+  printf '{"name": "%s", "ip": "%s", "podCIDR": "%s", "bridge": "%s", "kubeletKubeconfig": "%s"}\n' \
+    "$name" "$node_ip" "$cidr" "$bridge" "$state/kubelet/kubeconfig" > "$state/node.json"
   log "node $name up in $(since "$t_all"): IP $node_ip, pods $cidr on $bridge, state $state"
 }
 
