@@ -9,7 +9,9 @@
 # up writes <state-dir>/node.json: {name, ip, podCIDR, bridge, kubeletKubeconfig}.
 # Environment for up: BF_NODE_NAME (default bf-real-node), BF_NODE_BRIDGE (bfreal0), BF_NODE_POD_CIDR
 # (10.123.0.0/16, a /16 whose first address becomes the node's IP on the bridge), BF_NODE_CLUSTER_DNS
-# (10.96.0.10), BF_NODE_IMAGES (images to copy from podman; default the chart's two at package.json's version).
+# (10.96.0.10), BF_NODE_IMAGES (images to copy from podman; default the chart's two at package.json's version),
+# BF_NODE_IMAGE_STORE (containerd's root, kept across runs so an image is copied only when podman's differs;
+# default ~/.cache/browserfleet/node-images/<name>; empty: under <state-dir>, gone at down).
 # Needs root, `make tools` and `make images`. One node per machine: the kubelet's port, its kubepods cgroups and
 # the KUBE-* chains are machine-wide.
 #
@@ -41,7 +43,11 @@ log() { echo "real-node: $*"; }
 since() { echo "$(( $(date +%s%N) / 1000000 - $1 ))ms"; }
 now_ms() { echo "$(( $(date +%s%N) / 1000000 ))"; }
 sock="$state/containerd/containerd.sock"
-ctr_() { "$BF_TOOLS_BIN/ctr" --address "$sock" --namespace k8s.io "$@"; }
+# ctr warns on every call that containerd's cgroup v1 support is deprecated; that is known (see tools-env.sh).
+ctr_() {
+  { "$BF_TOOLS_BIN/ctr" --address "$sock" --namespace k8s.io "$@" 2>&1 1>&3 3>&- \
+    | { grep -v 'support for cgroup v1 is deprecated' || true; } >&2; } 3>&1
+}
 kubectl_() { "$BF_TOOLS_BIN/kubectl" --kubeconfig "$state/admin.kubeconfig" "$@"; }
 alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -127,6 +133,9 @@ up() {
   for p in "${HOST_PATHS[@]}"; do [[ ! -e "$p" ]] || echo "$p" >> "$state/host/preexisting"; done
   ip netns list 2>/dev/null | awk '{print $1}' > "$state/host/netns" || true
   ! command -v nfacct >/dev/null || nfacct list | sed -n 's/.* = \(.*\);$/\1/p' > "$state/host/nfacct"
+  store="${BF_NODE_IMAGE_STORE-${XDG_CACHE_HOME:-$HOME/.cache}/browserfleet/node-images/$name}"
+  [[ -n "$store" ]] || store="$state/containerd/root"
+  mkdir -p "$store"
   printf '%s\n' "name=$name" "bridge=$bridge" > "$state/host/node"
 
   t0=$(now_ms)
@@ -157,7 +166,7 @@ EOF
   # containerd's. runc, not crun: crun refuses hybrid cgroups. NRI is off (it would open /run/nri).
   cat > "$state/containerd/config.toml" <<EOF
 version = 3
-root = "$state/containerd/root"
+root = "$store"
 state = "$state/containerd/state"
 [grpc]
   address = "$sock"
@@ -186,6 +195,8 @@ EOF
   # The shim is found on PATH.
   start_daemon containerd env PATH="$BF_TOOLS_BIN:$PATH" "$BF_TOOLS_BIN/containerd" --config "$state/containerd/config.toml"
   wait_until 30 containerd ctr_ version
+  # A kept store holds images only; containers and sandboxes of a run that was not taken down go first.
+  remove_containers
   log "containerd $("$BF_TOOLS_BIN/containerd" --version | awk '{print $3}') ready in $(since "$t0")"
 
   t0=$(now_ms)
@@ -196,13 +207,25 @@ EOF
   (
     source "$here/podman-env.sh"
     trap bf_podman_remove_strays EXIT
-    for i in "${images[@]}"; do
-      podman image exists "$i" || { log "image $i is not in podman's store: run make images"; exit 2; }
+    # Each image is labelled with podman's image ID when copied; one whose ID still matches is not copied again.
+    local want=() keep=() i id
+    for i in "$pause_image" "${images[@]}"; do
+      id="$(podman image inspect --format '{{.Id}}' "$i" 2>/dev/null)" || {
+        log "image $i is not in podman's store: run make images"; exit 2; }
+      keep+=("$i" "sha256:$id")
+      ctr_ images ls "name==$i" 2>/dev/null | grep -qF "browserfleet.podman-id=$id" || want+=("$i" "$id")
     done
-    podman save --quiet --multi-image-archive --format docker-archive "$pause_image" "${images[@]}" \
-      | ctr_ images import --snapshotter overlayfs - >/dev/null
+    for ((n = 0; n < ${#want[@]}; n += 2)); do
+      podman save --quiet --format docker-archive "${want[n]}" | ctr_ images import --snapshotter overlayfs - >/dev/null
+      ctr_ images label "${want[n]}" "browserfleet.podman-id=${want[n+1]}" >/dev/null
+      log "copied ${want[n]} into containerd"
+    done
+    # Older builds go, so the kept store does not grow with every change.
+    for i in $(ctr_ images ls -q 2>/dev/null); do
+      printf '%s\n' "${keep[@]}" | grep -qxF "$i" || ctr_ images rm "$i" >/dev/null 2>&1 || true
+    done
   )
-  log "imported $pause_image ${images[*]} in $(since "$t0")"
+  log "images $pause_image ${images[*]} in containerd after $(since "$t0")"
 
   t0=$(now_ms)
   local healthz; healthz="$(free_port)"
@@ -268,6 +291,16 @@ restore_sysctls() {
   done < "$state/host/sysctl.txt"
 }
 
+remove_containers() {
+  local c
+  for c in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -s KILL "$c" >/dev/null 2>&1 || true; done
+  for c in $(ctr_ containers ls -q 2>/dev/null); do
+    ctr_ tasks delete -f "$c" >/dev/null 2>&1 || true
+    ctr_ containers delete "$c" >/dev/null 2>&1 || true
+  done
+  for c in $(ctr_ sandboxes ls -q 2>/dev/null); do ctr_ sandboxes rm -f "$c" >/dev/null 2>&1 || true; done
+}
+
 delete_chains() { # iptables|ip6tables: removes every KUBE-* and CNI-* chain and the rules that jump to them
   local ipt="$1" table rule chain
   for table in filter nat mangle raw; do
@@ -288,8 +321,10 @@ delete_chains() { # iptables|ip6tables: removes every KUBE-* and CNI-* chain and
 down() {
   local t0 name="" bridge=""
   t0=$(now_ms)
-  [[ -d "$state" ]] || { log "nothing at $state"; return 0; }
-  [[ ! -f "$state/host/node" ]] || source "$state/host/node"
+  # host/node is written before up changes anything on the host and removed at the end of down, so a second down
+  # (or one for a state dir that never came up) touches nothing machine-wide.
+  [[ -f "$state/host/node" ]] || { log "no node state in $state: nothing to take down"; return 0; }
+  source "$state/host/node"
   # Pods first, through the API, so the kubelet stops their sandboxes and CNI removes their network.
   if [[ -n "$name" ]] && alive "$state/run/kubelet.pid" && kubectl_ --request-timeout=3s get node "$name" >/dev/null 2>&1; then
     kubectl_ delete pods --all-namespaces --field-selector "spec.nodeName=$name" --grace-period=1 --wait=false \
@@ -301,14 +336,7 @@ down() {
   stop_pid_file "$state/run/kubelet.pid"
   if [[ -n "$name" ]]; then kubectl_ --request-timeout=3s delete node "$name" >/dev/null 2>&1 || true; fi
   # Whatever the kubelet left: tasks are killed, then containers and sandboxes removed.
-  if [[ -S "$sock" ]] && alive "$state/run/containerd.pid"; then
-    local c
-    for c in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -s KILL "$c" >/dev/null 2>&1 || true; done
-    sleep 0.5
-    for c in $(ctr_ containers ls -q 2>/dev/null); do
-      ctr_ tasks delete -f "$c" >/dev/null 2>&1 || true; ctr_ containers delete "$c" >/dev/null 2>&1 || true
-    done
-  fi
+  if [[ -S "$sock" ]] && alive "$state/run/containerd.pid"; then remove_containers; fi
   stop_pid_file "$state/run/containerd.pid"
   # Shims of this containerd (they outlive it by design) and any process still in the node's pod cgroups.
   local pid
@@ -349,7 +377,7 @@ down() {
   done
   # Logs stay for a post-mortem; everything else the node made goes.
   find "$state" -mindepth 1 -maxdepth 1 ! -name logs -exec rm -rf {} +
-  log "node ${name:-?} down in $(since "$t0"); logs kept in $state/logs"
+  log "node $name down in $(since "$t0"); logs kept in $state/logs"
 }
 
 case "$cmd" in

@@ -14,6 +14,7 @@ describe('realNodeEnv', () => {
         podCIDR: '10.124.0.0/16',
         clusterDNS: '10.97.0.10',
         images: ['docker.io/browserfleet/chrome:dev', 'docker.io/browserfleet/browserfleet:dev'],
+        imageStore: '',
       }),
     ).toEqual({
       BF_NODE_NAME: 'node-a',
@@ -21,6 +22,10 @@ describe('realNodeEnv', () => {
       BF_NODE_POD_CIDR: '10.124.0.0/16',
       BF_NODE_CLUSTER_DNS: '10.97.0.10',
       BF_NODE_IMAGES: 'docker.io/browserfleet/chrome:dev docker.io/browserfleet/browserfleet:dev',
+      BF_NODE_IMAGE_STORE: '',
+    });
+    expect(realNodeEnv({ ...base, imageStore: '/var/cache/node-a' })).toEqual({
+      BF_NODE_IMAGE_STORE: '/var/cache/node-a',
     });
   });
 
@@ -35,6 +40,7 @@ describe('realNodeEnv', () => {
     [{ clusterDNS: '10.96.0' }, /clusterDNS/],
     [{ images: [] }, /images/],
     [{ images: ['two words'] }, /images/],
+    [{ imageStore: 'cache' }, /imageStore/],
   ])('refuses %o naming the field', (bad, message) => {
     expect(() => realNodeEnv({ ...base, ...bad })).toThrow(message);
   });

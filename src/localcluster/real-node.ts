@@ -21,6 +21,11 @@ export interface RealNodeOptions {
   clusterDNS?: string;
   /** Images copied from podman's store into containerd (default the chart's two at package.json's version). */
   images?: string[];
+  /**
+   * containerd's root, kept across runs so an image is copied from podman only when it changed (default
+   * ~/.cache/browserfleet/node-images/<name>; '' keeps it under stateDir, removed by stop()). Absolute.
+   */
+  imageStore?: string;
 }
 
 /** What hack/real-node.sh wrote to <stateDir>/node.json once the node was Ready. */
@@ -88,6 +93,17 @@ export function realNodeEnv(opts: RealNodeOptions): Record<string, string> {
       );
     }
     env['BF_NODE_IMAGES'] = opts.images.join(' ');
+  }
+  if (opts.imageStore !== undefined) {
+    if (
+      opts.imageStore !== '' &&
+      (!path.isAbsolute(opts.imageStore) || path.resolve(opts.imageStore) === '/')
+    ) {
+      throw new Error(
+        `imageStore must be '' or an absolute directory other than /, not "${opts.imageStore}"`,
+      );
+    }
+    env['BF_NODE_IMAGE_STORE'] = opts.imageStore;
   }
   return env;
 }
