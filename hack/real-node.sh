@@ -119,8 +119,9 @@ up() {
   for b in /usr/sbin/runc /usr/lib/cni/bridge /usr/lib/cni/host-local; do
     [[ -x "$b" ]] || { log "$b is missing: run make images (it installs runc and containernetworking-plugins)"; exit 2; }
   done
-  if alive "$state/run/kubelet.pid" || alive "$state/run/containerd.pid"; then
-    log "a node already runs from $state: run '$0 down $state' first"; exit 2
+  [[ "$name" =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || { log "BF_NODE_NAME must be a DNS label, not '$name'"; exit 2; }
+  if [[ -f "$state/host/node" ]]; then
+    log "a node was brought up from $state and not taken down: run '$0 down $state' first"; exit 2
   fi
   [[ -f "$kubeconfig" ]] || { log "no kubeconfig at $kubeconfig"; exit 2; }
   if ip link show "$bridge" >/dev/null 2>&1; then log "interface $bridge exists already: another node runs, or run down"; exit 2; fi
