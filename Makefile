@@ -64,24 +64,25 @@ manifests: build ## Regenerate src/api/generated.ts and the chart's CRDs from cr
 	rm -f charts/browserfleet/crds/*.yaml
 	cp crds/*.yaml charts/browserfleet/crds/
 
-# Image names the chart defaults to: <repository>:<appVersion>, and appVersion is package.json's version.
-IMAGE_TAG ?= $(shell node -p "require('./package.json').version")
-IMAGE_REPO ?= browserfleet
-CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+# Debian packages for the images and the real node (apart from APT_PACKAGES): podman and mmdebstrap build the
+# images without a registry; runc, the CNI plugins and iptables run pods under the kubelet and containerd that
+# `make tools` builds; nfacct lets hack/real-node.sh remove kube-proxy's packet counters.
+NODE_APT_PACKAGES := podman runc containernetworking-plugins mmdebstrap iptables nfacct
 
+.node-apt.stamp:
+	@if ! dpkg -s $(NODE_APT_PACKAGES) >/dev/null 2>&1; then \
+	  echo "images: installing Debian packages: $(NODE_APT_PACKAGES)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    $(NODE_APT_PACKAGES) >/dev/null; \
+	fi
+.PHONY: .node-apt.stamp
+
+# The chart's image names: <repository>:<appVersion>, and appVersion is package.json's version (IMAGE_TAG and
+# IMAGE_REPO override them). Base images are made locally, so no registry is needed; on a machine with one,
+# `docker build -f Dockerfile.chrome -t browserfleet/chrome:<version> .` works as well.
 .PHONY: images
-images: ## Build the images browserfleet/browserfleet:<version> and browserfleet/chrome:<version> (docker or podman)
-	@if [ -z "$(CONTAINER_ENGINE)" ]; then \
-	  echo "images: no container engine found (neither docker nor podman is installed); nothing was built."; \
-	  echo "images: install one, or set CONTAINER_ENGINE=/path/to/engine."; exit 2; \
-	fi
-	@if ! out="$$("$(CONTAINER_ENGINE)" info 2>&1)"; then \
-	  echo "images: $(CONTAINER_ENGINE) is installed but has no daemon to build with; nothing was built."; \
-	  echo "images: '$(CONTAINER_ENGINE) info' says: $$(printf '%s\n' "$$out" | grep -v '^ *$$' | tail -1)"; exit 2; \
-	fi
-	"$(CONTAINER_ENGINE)" build -f Dockerfile -t $(IMAGE_REPO)/browserfleet:$(IMAGE_TAG) .
-	"$(CONTAINER_ENGINE)" build -f Dockerfile.chrome -t $(IMAGE_REPO)/chrome:$(IMAGE_TAG) .
-	@echo "images: built $(IMAGE_REPO)/browserfleet:$(IMAGE_TAG) and $(IMAGE_REPO)/chrome:$(IMAGE_TAG)"
+images: .node-apt.stamp ## Build browserfleet/browserfleet:<version> and browserfleet/chrome:<version> with podman (cached)
+	@bash hack/build-images.sh browserfleet chrome
 
 .PHONY: verify
 verify: node_modules ## Fail if generated files drift from crds/ (a unit test: no cluster is started)

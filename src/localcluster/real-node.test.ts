@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { realNodeEnv } from './real-node.js';
+
+const base = { stateDir: '/tmp/node-state', kubeconfigPath: '/tmp/admin.kubeconfig' };
+
+describe('realNodeEnv', () => {
+  it('passes only the options given, under the names hack/real-node.sh reads', () => {
+    expect(realNodeEnv(base)).toEqual({});
+    expect(
+      realNodeEnv({
+        ...base,
+        name: 'node-a',
+        bridge: 'bfa0',
+        podCIDR: '10.124.0.0/16',
+        clusterDNS: '10.97.0.10',
+        images: ['docker.io/browserfleet/chrome:dev', 'docker.io/browserfleet/browserfleet:dev'],
+        imageStore: '',
+      }),
+    ).toEqual({
+      BF_NODE_NAME: 'node-a',
+      BF_NODE_BRIDGE: 'bfa0',
+      BF_NODE_POD_CIDR: '10.124.0.0/16',
+      BF_NODE_CLUSTER_DNS: '10.97.0.10',
+      BF_NODE_IMAGES: 'docker.io/browserfleet/chrome:dev docker.io/browserfleet/browserfleet:dev',
+      BF_NODE_IMAGE_STORE: '',
+    });
+    expect(realNodeEnv({ ...base, imageStore: '/var/cache/node-a' })).toEqual({
+      BF_NODE_IMAGE_STORE: '/var/cache/node-a',
+    });
+  });
+
+  it.each([
+    [{ stateDir: 'relative/dir' }, /stateDir/],
+    [{ stateDir: '/' }, /stateDir/],
+    [{ kubeconfigPath: '' }, /kubeconfigPath/],
+    [{ name: 'Node_A' }, /name must be a DNS label/],
+    [{ bridge: 'a-bridge-name-too-long' }, /bridge/],
+    [{ podCIDR: '10.123.1.0/24' }, /podCIDR/],
+    [{ podCIDR: '10.300.0.0/16' }, /podCIDR/],
+    [{ clusterDNS: '10.96.0' }, /clusterDNS/],
+    [{ images: [] }, /images/],
+    [{ images: ['two words'] }, /images/],
+    [{ imageStore: 'cache' }, /imageStore/],
+  ])('refuses %o naming the field', (bad, message) => {
+    expect(() => realNodeEnv({ ...base, ...bad })).toThrow(message);
+  });
+});
