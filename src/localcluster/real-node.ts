@@ -2,7 +2,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from './tools.js';
+import { repoRoot } from '../shared/repo-root.js';
 
 const run = promisify(execFile);
 
