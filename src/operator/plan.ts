@@ -224,22 +224,20 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
   const everConnected = st.lastConnectedAt !== undefined;
   if (s.spec.release) return end(o, base, 'Completed', 'Released', o.now, 'released by request');
   if (o.now >= expiresAt) {
-    return everConnected
-      ? end(
-          o,
-          base,
-          'TimedOut',
-          'Expired',
-          expiresAt,
-          `timeout of ${st.timeoutSeconds ?? timeoutSeconds}s reached`,
-        )
+    // endedAt is when this pass ended it, not expiresAt: the difference is how late the expiry really was.
+    // A client that connected counts even if its report came just before this pass: connections > 0 says
+    // so as well as lastConnectedAt does.
+    const connected = everConnected || (st.connections ?? 0) > 0;
+    const timeout = st.timeoutSeconds ?? timeoutSeconds;
+    return connected
+      ? end(o, base, 'TimedOut', 'Expired', o.now, `timeout of ${timeout}s reached`)
       : end(
           o,
           base,
           'TimedOut',
           'NeverConnected',
-          expiresAt,
-          `no client connected within the timeout of ${st.timeoutSeconds ?? timeoutSeconds}s`,
+          o.now,
+          `no client connected within the timeout of ${timeout}s`,
         );
   }
 
@@ -376,6 +374,10 @@ function end(
     conditions,
   };
   const plan = planFinished({ ...o, session: { ...s, status: { ...s.status, ...status } } }, status);
+  // The end is decided on the observed status, so it is written only against that status: a connection
+  // report that reached the API server after the cache was read (a client that connected just before the
+  // expiry) makes the write conflict, and the next pass decides again with it.
+  plan.guardedWrite = true;
   plan.events.unshift({
     type: phase === 'Failed' ? 'Warning' : 'Normal',
     reason,
