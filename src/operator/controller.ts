@@ -23,6 +23,7 @@ import type { AdmissionVerdict } from './admission.js';
 import { AdmissionLedger } from './admission-ledger.js';
 import { childName, isControlledBy } from './children.js';
 import type { OperatorConfig } from './config.js';
+import { EndedConnectionFacts } from './connection-facts.js';
 import { type ChildKind, childState, Expectations, type Pending } from './expectations.js';
 import { type OperatorMetrics, observeTransition } from './metrics.js';
 import { type ChildRefusal, type Observed, type Plan, planSession } from './plan.js';
@@ -55,6 +56,7 @@ export class SessionController {
   private readonly clock: Clock;
   private readonly recorder: EventRecorder;
   private readonly projectStatus: ProjectStatusController;
+  private readonly endedFacts: EndedConnectionFacts;
   /** Writes not yet seen in the caches, so that a reconcile woken by one of them does not repeat another. */
   private readonly expectations = new Expectations(EXPECTATION_TTL_MS);
   private readonly ledger: AdmissionLedger;
@@ -80,6 +82,7 @@ export class SessionController {
     });
     this.projects = new Informer(client, paths.projects(), { onRestart: restart('browserprojects') });
     this.projectStatus = new ProjectStatusController(client, this.sessions, this.projects, metrics, deps.log);
+    this.endedFacts = new EndedConnectionFacts(client, this.sessions, deps.log);
     this.ledger = new AdmissionLedger({
       session: (key) => {
         const { namespace, name } = splitKey(key);
@@ -140,6 +143,7 @@ export class SessionController {
       },
     });
     this.projectStatus.start();
+    this.endedFacts.start();
     const resync = () => {
       for (const s of this.sessions.list()) this.queue.add(sessionKey(s));
       this.resyncTimer = setTimeout(resync, this.deps.config.resyncSeconds * 1000);
@@ -152,6 +156,7 @@ export class SessionController {
     this.queue.shutDown();
     await this.workers;
     await this.projectStatus.stop();
+    await this.endedFacts.stop();
     await Promise.all([this.sessions.stop(), this.pods.stop(), this.services.stop(), this.projects.stop()]);
   }
 
