@@ -222,13 +222,23 @@ export class SessionController {
     };
     const plan = planSession(observed, ctx);
     const done = await this.execute(session, withoutPending(plan, pending), now);
-    if (!done.refused) return plan.requeueAfterMs;
+    if (!done.refused) return this.remaining(plan.requeueAfterMs, now);
     // The API server refused a child for good: that is observed state like any other, and the session ends
     // on it in this same pass, so that the user sees why at once. Nothing of it is kept in memory: after a
     // restart the create is tried again and refused again, since the spec it is built from is immutable.
     const ending = planSession({ ...observed, session: done.session, childRefused: done.refused }, ctx);
     await this.execute(done.session, ending, now);
-    return ending.requeueAfterMs;
+    return this.remaining(ending.requeueAfterMs, now);
+  }
+
+  /**
+   * A plan's wake-up counts from the `now` it was planned at; the queue counts from when the pass returns.
+   * A pass that waited on the API server (a pod create while the node is busy) would otherwise push an
+   * expiry back by as long as it took.
+   */
+  private remaining(requeueAfterMs: number | undefined, plannedAt: number): number | undefined {
+    if (requeueAfterMs === undefined) return undefined;
+    return Math.max(0, requeueAfterMs - (this.clock.now() - plannedAt));
   }
 
   /**

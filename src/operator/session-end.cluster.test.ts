@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserSession } from '../api/index.js';
+import { systemClock } from '../shared/clock.js';
 import { sessionToken } from '../shared/credentials.js';
 import { isConflict, type KubeClient, paths } from '../shared/kube/client.js';
 import { createLogger } from '../shared/log.js';
@@ -154,6 +155,31 @@ describe('the connection facts of an ended session', () => {
       lastConnectedAt: connectedAt,
       lastDisconnectedAt: endedAt,
     });
+  });
+});
+
+describe('the wake-up at expiresAt', () => {
+  it('counts from the time the pass planned at, not from when its writes returned', async () => {
+    // Every reading of this clock is a second later than the one before: the admission pass reads it as it
+    // plans (the timeout counts from there) and again when its writes are done.
+    let readings = 0;
+    const clock = { ...systemClock, now: () => Date.now() + 1000 * readings++ };
+    const controller = new SessionController({
+      client,
+      config: operatorConfig(),
+      metrics: createOperatorMetrics(),
+      log: createLogger({ component: 'operator' }),
+      clock,
+    });
+    stops.push(() => controller.stop());
+    await controller.startInformers();
+    const created = await createSession({ timeout: 30 });
+    const name = created.metadata.name ?? '';
+    await waitFor('session cached', async () => controller.sessions.get(name, fixture.namespace));
+    readings = 0;
+    const wakeInMs = await controller.reconcile(`${fixture.namespace}/${name}`);
+    expect((await getSession(name)).status?.phase).toBe('Starting');
+    expect(wakeInMs).toBeLessThanOrEqual(30_000 - 1000);
   });
 });
 
