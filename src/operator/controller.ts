@@ -1,4 +1,4 @@
-import type { V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import {
   API_VERSION,
   type BrowserProject,
@@ -52,6 +52,7 @@ export class SessionController {
   readonly pods: Informer<V1Pod>;
   readonly services: Informer<V1Service>;
   readonly projects: Informer<BrowserProject>;
+  readonly nodes: Informer<V1Node>;
   readonly queue: WorkQueue;
   private readonly clock: Clock;
   private readonly recorder: EventRecorder;
@@ -81,6 +82,7 @@ export class SessionController {
       onRestart: restart('services'),
     });
     this.projects = new Informer(client, paths.projects(), { onRestart: restart('browserprojects') });
+    this.nodes = new Informer(client, paths.nodes(), { onRestart: restart('nodes') });
     this.projectStatus = new ProjectStatusController(client, this.sessions, this.projects, metrics, deps.log);
     this.endedFacts = new EndedConnectionFacts(client, this.sessions, deps.log);
     this.ledger = new AdmissionLedger({
@@ -99,6 +101,10 @@ export class SessionController {
       if (owner) this.queue.add(`${obj.metadata?.namespace}/${owner.name}`, { urgent: true });
     };
     this.pods.onChange(toOwner);
+    // A node that goes NotReady or away concerns the sessions whose pods it runs.
+    this.nodes.onChange((node) => {
+      for (const pod of this.pods.list()) if (pod.spec?.nodeName === node.metadata?.name) toOwner(pod);
+    });
     this.services.onChange(toOwner);
     this.projects.onChange((p) => {
       this.ledger.projectChanged(p.metadata.name ?? '');
@@ -109,7 +115,13 @@ export class SessionController {
   }
 
   get synced(): boolean {
-    return this.sessions.synced && this.pods.synced && this.services.synced && this.projects.synced;
+    return (
+      this.sessions.synced &&
+      this.pods.synced &&
+      this.services.synced &&
+      this.projects.synced &&
+      this.nodes.synced
+    );
   }
 
   /** Starts the caches; resolves when all are synced. */
@@ -119,6 +131,7 @@ export class SessionController {
       this.pods.start(),
       this.services.start(),
       this.projects.start(),
+      this.nodes.start(),
     ]);
   }
 
@@ -157,7 +170,13 @@ export class SessionController {
     await this.workers;
     await this.projectStatus.stop();
     await this.endedFacts.stop();
-    await Promise.all([this.sessions.stop(), this.pods.stop(), this.services.stop(), this.projects.stop()]);
+    await Promise.all([
+      this.sessions.stop(),
+      this.pods.stop(),
+      this.services.stop(),
+      this.projects.stop(),
+      this.nodes.stop(),
+    ]);
   }
 
   private onSessionChange(s: BrowserSession): void {
@@ -207,8 +226,10 @@ export class SessionController {
     if (project && !isAdmitted(session) && !isTerminal(session)) {
       admission = this.ledger.verdictFor(project, session);
     }
+    const nodeName = childConflict === 'Pod' ? undefined : pod?.spec?.nodeName;
     const observed: Observed = {
       session,
+      podNode: nodeName ? { name: nodeName, node: this.nodes.get(nodeName) } : undefined,
       pod: childConflict === 'Pod' ? undefined : pod,
       service: childConflict === 'Service' ? undefined : service,
       childConflict,
@@ -316,15 +337,18 @@ export class SessionController {
       return { session: written, refused };
     }
 
-    const remove = async (kind: ChildKind, path: string) => {
+    const remove = async (kind: ChildKind, path: string, force = false) => {
       try {
-        await client.delete(path);
+        await client.delete(
+          path,
+          force ? { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 } : undefined,
+        );
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
       this.expectations.wrote(key, { deleted: [kind] }, now);
     };
-    if (plan.deletePod) await remove('Pod', paths.pod(ns, childName(name)));
+    if (plan.deletePod) await remove('Pod', paths.pod(ns, childName(name)), plan.forceDeletePod);
     if (plan.deleteService) await remove('Service', paths.service(ns, childName(name)));
     if (plan.deleteSession) {
       try {
@@ -347,7 +371,8 @@ function withoutPending(plan: Plan, pending: Pending): Plan {
     ...plan,
     createPod: pending.created.has('Pod') ? undefined : plan.createPod,
     createService: pending.created.has('Service') ? undefined : plan.createService,
-    deletePod: plan.deletePod && !pending.deleted.has('Pod'),
+    // A force delete is not held back by an earlier graceful one: that one waits on a node that is gone.
+    deletePod: plan.deletePod && (plan.forceDeletePod === true || !pending.deleted.has('Pod')),
     deleteService: plan.deleteService && !pending.deleted.has('Service'),
   };
 }
