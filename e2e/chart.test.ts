@@ -581,6 +581,11 @@ describe('RBAC: the service accounts can do what the code needs, and nothing els
       .filter((r) => !r.metadata.name.endsWith('-sessions'))
       .flatMap((r) => r['rules'] as { resources: string[] }[])
       .flatMap((rule) => rule.resources);
-    expect(clusterRules.sort()).toEqual(['browserprojects', 'browserprojects', 'browserprojects/status', 'nodes']);
+    expect(clusterRules.sort()).toEqual([
+      'browserprojects',
+      'browserprojects',
+      'browserprojects/status',
+      'nodes',
+    ]);
   });
 });
