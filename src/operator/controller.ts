@@ -61,6 +61,8 @@ export class SessionController {
   /** Writes not yet seen in the caches, so that a reconcile woken by one of them does not repeat another. */
   private readonly expectations = new Expectations(EXPECTATION_TTL_MS);
   private readonly ledger: AdmissionLedger;
+  /** Each Node's Ready status as last seen, so that only a change wakes the sessions on it. */
+  private readonly nodeStates = new Map<string, string>();
   private resyncTimer: NodeJS.Timeout | undefined;
   private workers: Promise<void> | undefined;
 
@@ -101,9 +103,15 @@ export class SessionController {
       if (owner) this.queue.add(`${obj.metadata?.namespace}/${owner.name}`, { urgent: true });
     };
     this.pods.onChange(toOwner);
-    // A node that goes NotReady or away concerns the sessions whose pods it runs.
+    // A node that goes NotReady, Ready again or away concerns the sessions whose pods it runs; its
+    // heartbeats (a status write every few seconds per node) do not, and would wake every one of them.
     this.nodes.onChange((node) => {
-      for (const pod of this.pods.list()) if (pod.spec?.nodeName === node.metadata?.name) toOwner(pod);
+      const name = node.metadata?.name ?? '';
+      const state = this.nodes.get(name) ? readyState(node) : undefined;
+      if (state !== undefined && this.nodeStates.get(name) === state) return;
+      if (state === undefined) this.nodeStates.delete(name);
+      else this.nodeStates.set(name, state);
+      for (const pod of this.pods.list()) if (pod.spec?.nodeName === name) toOwner(pod);
     });
     this.services.onChange(toOwner);
     this.projects.onChange((p) => {
@@ -363,6 +371,10 @@ export class SessionController {
     }
     return { session: written };
   }
+}
+
+function readyState(node: V1Node): string {
+  return node.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'None';
 }
 
 /** The plan without the child writes that are already done but not yet seen in the caches. */

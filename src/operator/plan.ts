@@ -328,7 +328,7 @@ export function nodeLoss(o: Observed, c: OperatorConfig): { at: number; message:
   if (!bound.node) return { at: o.now, message: `node ${bound.name} of the browser pod is gone` };
   const ready = (bound.node.status?.conditions ?? []).find((c) => c.type === 'Ready');
   if (ready?.status === 'True') return undefined;
-  // Since the Ready condition changed; a node with no Ready condition at all counts from now (and never ends).
+  // Counted from the Ready condition's change; a node that has not posted one yet is not judged.
   const since = ready?.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : Number.NaN;
   if (Number.isNaN(since)) return undefined;
   const grace = c.nodeLostGraceSeconds * 1000;
