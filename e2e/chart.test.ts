@@ -458,6 +458,7 @@ describe('RBAC: the service accounts can do what the code needs, and nothing els
       [
         ...['get', 'list', 'watch'].map((v): Check => [v, BP, {}]),
         ['patch', BP, { subresource: 'status' }],
+        ...['get', 'list', 'watch'].map((v): Check => [v, 'nodes', {}]),
         ...[BS, 'pods', 'services'].flatMap((r) =>
           ['list', 'watch'].map((v): Check => [v, r, { allNamespaces: true }]),
         ),
@@ -497,6 +498,8 @@ describe('RBAC: the service accounts can do what the code needs, and nothing els
         ['get', `secrets/${fullname()}-session-key`, { namespace: R }],
         ['create', BP, {}],
         ['delete', BP, {}],
+        ['patch', 'nodes', {}],
+        ['delete', 'nodes', {}],
         ['patch', BP, {}],
         ['get', 'leases.coordination.k8s.io/someone-elses', { namespace: R }],
         ['update', 'leases.coordination.k8s.io/someone-elses', { namespace: R }],
@@ -578,6 +581,11 @@ describe('RBAC: the service accounts can do what the code needs, and nothing els
       .filter((r) => !r.metadata.name.endsWith('-sessions'))
       .flatMap((r) => r['rules'] as { resources: string[] }[])
       .flatMap((rule) => rule.resources);
-    expect(clusterRules.sort()).toEqual(['browserprojects', 'browserprojects', 'browserprojects/status']);
+    expect(clusterRules.sort()).toEqual([
+      'browserprojects',
+      'browserprojects',
+      'browserprojects/status',
+      'nodes',
+    ]);
   });
 });

@@ -123,7 +123,7 @@ export interface BrowserSessionStatus {
   /** When the session ended. */
   endedAt?: string;
   /** Why the session ended. */
-  endReason?: 'Released' | 'Disconnected' | 'Expired' | 'NeverConnected' | 'PodFailed' | 'PodLost' | 'PodRejected' | 'ServiceRejected' | 'Deleted' | 'QuotaExceeded' | 'InvalidSpec' | 'ProjectNotFound';
+  endReason?: 'Released' | 'Disconnected' | 'Expired' | 'NeverConnected' | 'PodFailed' | 'PodLost' | 'NodeLost' | 'PodRejected' | 'ServiceRejected' | 'Deleted' | 'QuotaExceeded' | 'InvalidSpec' | 'ProjectNotFound';
   /** Milliseconds from admission to the browser being ready. */
   startupLatencyMs?: number;
   /** Open CDP client connections (reported by the sidecar). */

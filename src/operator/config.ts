@@ -58,6 +58,12 @@ const fields = z.strictObject({
   regionLabel: z.string().min(1).default('topology.kubernetes.io/region'),
   /** How long a non-keep-alive session may sit at zero connections before it ends (absorbs reconnect flaps). */
   disconnectGraceMs: intIn(0, 60_000).default(1000),
+  /**
+   * How long a browser pod's node may be NotReady or unreachable before its sessions end Failed/NodeLost (a
+   * node whose Node object is gone is lost at once). Longer than a kubelet restart, so that one keeps them;
+   * the default is the node controller's own grace for a silent node.
+   */
+  nodeLostGraceSeconds: intIn(0, 3600).default(40),
   /** Slack added to the pod's activeDeadlineSeconds over the session timeout; the kubelet's backstop only. */
   podDeadlineSlackSeconds: intIn(0, 3600).default(30),
   /** How the in-cluster connectUrl addresses the pod: its IP (works without cluster DNS) or its Service. */

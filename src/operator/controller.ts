@@ -1,4 +1,4 @@
-import type { V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import {
   API_VERSION,
   type BrowserProject,
@@ -23,6 +23,7 @@ import type { AdmissionVerdict } from './admission.js';
 import { AdmissionLedger } from './admission-ledger.js';
 import { childName, isControlledBy } from './children.js';
 import type { OperatorConfig } from './config.js';
+import { EndedConnectionFacts } from './connection-facts.js';
 import { type ChildKind, childState, Expectations, type Pending } from './expectations.js';
 import { type OperatorMetrics, observeTransition } from './metrics.js';
 import { type ChildRefusal, type Observed, type Plan, planSession } from './plan.js';
@@ -51,13 +52,17 @@ export class SessionController {
   readonly pods: Informer<V1Pod>;
   readonly services: Informer<V1Service>;
   readonly projects: Informer<BrowserProject>;
+  readonly nodes: Informer<V1Node>;
   readonly queue: WorkQueue;
   private readonly clock: Clock;
   private readonly recorder: EventRecorder;
   private readonly projectStatus: ProjectStatusController;
+  private readonly endedFacts: EndedConnectionFacts;
   /** Writes not yet seen in the caches, so that a reconcile woken by one of them does not repeat another. */
   private readonly expectations = new Expectations(EXPECTATION_TTL_MS);
   private readonly ledger: AdmissionLedger;
+  /** Each Node's Ready status as last seen, so that only a change wakes the sessions on it. */
+  private readonly nodeStates = new Map<string, string>();
   private resyncTimer: NodeJS.Timeout | undefined;
   private workers: Promise<void> | undefined;
 
@@ -79,7 +84,9 @@ export class SessionController {
       onRestart: restart('services'),
     });
     this.projects = new Informer(client, paths.projects(), { onRestart: restart('browserprojects') });
+    this.nodes = new Informer(client, paths.nodes(), { onRestart: restart('nodes') });
     this.projectStatus = new ProjectStatusController(client, this.sessions, this.projects, metrics, deps.log);
+    this.endedFacts = new EndedConnectionFacts(client, this.sessions, deps.log);
     this.ledger = new AdmissionLedger({
       session: (key) => {
         const { namespace, name } = splitKey(key);
@@ -96,6 +103,16 @@ export class SessionController {
       if (owner) this.queue.add(`${obj.metadata?.namespace}/${owner.name}`, { urgent: true });
     };
     this.pods.onChange(toOwner);
+    // A node that goes NotReady, Ready again or away concerns the sessions whose pods it runs; its
+    // heartbeats (a status write every few seconds per node) do not, and would wake every one of them.
+    this.nodes.onChange((node) => {
+      const name = node.metadata?.name ?? '';
+      const state = this.nodes.get(name) ? readyState(node) : undefined;
+      if (state !== undefined && this.nodeStates.get(name) === state) return;
+      if (state === undefined) this.nodeStates.delete(name);
+      else this.nodeStates.set(name, state);
+      for (const pod of this.pods.list()) if (pod.spec?.nodeName === name) toOwner(pod);
+    });
     this.services.onChange(toOwner);
     this.projects.onChange((p) => {
       this.ledger.projectChanged(p.metadata.name ?? '');
@@ -106,7 +123,13 @@ export class SessionController {
   }
 
   get synced(): boolean {
-    return this.sessions.synced && this.pods.synced && this.services.synced && this.projects.synced;
+    return (
+      this.sessions.synced &&
+      this.pods.synced &&
+      this.services.synced &&
+      this.projects.synced &&
+      this.nodes.synced
+    );
   }
 
   /** Starts the caches; resolves when all are synced. */
@@ -116,6 +139,7 @@ export class SessionController {
       this.pods.start(),
       this.services.start(),
       this.projects.start(),
+      this.nodes.start(),
     ]);
   }
 
@@ -140,6 +164,7 @@ export class SessionController {
       },
     });
     this.projectStatus.start();
+    this.endedFacts.start();
     const resync = () => {
       for (const s of this.sessions.list()) this.queue.add(sessionKey(s));
       this.resyncTimer = setTimeout(resync, this.deps.config.resyncSeconds * 1000);
@@ -152,7 +177,14 @@ export class SessionController {
     this.queue.shutDown();
     await this.workers;
     await this.projectStatus.stop();
-    await Promise.all([this.sessions.stop(), this.pods.stop(), this.services.stop(), this.projects.stop()]);
+    await this.endedFacts.stop();
+    await Promise.all([
+      this.sessions.stop(),
+      this.pods.stop(),
+      this.services.stop(),
+      this.projects.stop(),
+      this.nodes.stop(),
+    ]);
   }
 
   private onSessionChange(s: BrowserSession): void {
@@ -202,8 +234,10 @@ export class SessionController {
     if (project && !isAdmitted(session) && !isTerminal(session)) {
       admission = this.ledger.verdictFor(project, session);
     }
+    const nodeName = childConflict === 'Pod' ? undefined : pod?.spec?.nodeName;
     const observed: Observed = {
       session,
+      podNode: nodeName ? { name: nodeName, node: this.nodes.get(nodeName) } : undefined,
       pod: childConflict === 'Pod' ? undefined : pod,
       service: childConflict === 'Service' ? undefined : service,
       childConflict,
@@ -217,13 +251,23 @@ export class SessionController {
     };
     const plan = planSession(observed, ctx);
     const done = await this.execute(session, withoutPending(plan, pending), now);
-    if (!done.refused) return plan.requeueAfterMs;
+    if (!done.refused) return this.remaining(plan.requeueAfterMs, now);
     // The API server refused a child for good: that is observed state like any other, and the session ends
     // on it in this same pass, so that the user sees why at once. Nothing of it is kept in memory: after a
     // restart the create is tried again and refused again, since the spec it is built from is immutable.
     const ending = planSession({ ...observed, session: done.session, childRefused: done.refused }, ctx);
     await this.execute(done.session, ending, now);
-    return ending.requeueAfterMs;
+    return this.remaining(ending.requeueAfterMs, now);
+  }
+
+  /**
+   * A plan's wake-up counts from the `now` it was planned at; the queue counts from when the pass returns.
+   * A pass that waited on the API server (a pod create while the node is busy) would otherwise push an
+   * expiry back by as long as it took.
+   */
+  private remaining(requeueAfterMs: number | undefined, plannedAt: number): number | undefined {
+    if (requeueAfterMs === undefined) return undefined;
+    return Math.max(0, requeueAfterMs - (this.clock.now() - plannedAt));
   }
 
   /**
@@ -301,15 +345,18 @@ export class SessionController {
       return { session: written, refused };
     }
 
-    const remove = async (kind: ChildKind, path: string) => {
+    const remove = async (kind: ChildKind, path: string, force = false) => {
       try {
-        await client.delete(path);
+        await client.delete(
+          path,
+          force ? { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 } : undefined,
+        );
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
       this.expectations.wrote(key, { deleted: [kind] }, now);
     };
-    if (plan.deletePod) await remove('Pod', paths.pod(ns, childName(name)));
+    if (plan.deletePod) await remove('Pod', paths.pod(ns, childName(name)), plan.forceDeletePod);
     if (plan.deleteService) await remove('Service', paths.service(ns, childName(name)));
     if (plan.deleteSession) {
       try {
@@ -326,13 +373,18 @@ export class SessionController {
   }
 }
 
+function readyState(node: V1Node): string {
+  return node.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? 'None';
+}
+
 /** The plan without the child writes that are already done but not yet seen in the caches. */
 function withoutPending(plan: Plan, pending: Pending): Plan {
   return {
     ...plan,
     createPod: pending.created.has('Pod') ? undefined : plan.createPod,
     createService: pending.created.has('Service') ? undefined : plan.createService,
-    deletePod: plan.deletePod && !pending.deleted.has('Pod'),
+    // A force delete is not held back by an earlier graceful one: that one waits on a node that is gone.
+    deletePod: plan.deletePod && (plan.forceDeletePod === true || !pending.deleted.has('Pod')),
     deleteService: plan.deleteService && !pending.deleted.has('Service'),
   };
 }

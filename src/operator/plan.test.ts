@@ -149,19 +149,26 @@ describe('planSession: running lifecycle', () => {
   it.each([
     ['nobody ever connected', {}, 'NeverConnected'],
     ['a client had connected', { lastConnectedAt: iso(T0 + 2000), connections: 1 }, 'Expired'],
-  ])('times out at expiresAt when %s, endedAt = expiresAt, children deleted', (_n, extra, reason) => {
-    const p = plan({
-      session: session(running(300, extra)),
-      pod: pod({ ready: true, ip: '10.244.0.2' }),
-      service: {},
-      now: T0 + 300_050,
-    });
-    expect(p.status.phase).toBe('TimedOut');
-    expect(p.status.endReason).toBe(reason);
-    expect(p.status.endedAt).toBe(iso(T0 + 300_000));
-    expect(p.deletePod).toBe(true);
-    expect(p.deleteService).toBe(true);
-  });
+    // The count alone is enough: a client is connected, whatever else the report said.
+    ['a client is connected', { connections: 1 }, 'Expired'],
+  ])(
+    'times out at expiresAt when %s, endedAt = the pass that ended it, children deleted',
+    (_n, extra, reason) => {
+      const p = plan({
+        session: session(running(300, extra)),
+        pod: pod({ ready: true, ip: '10.244.0.2' }),
+        service: {},
+        now: T0 + 300_050,
+      });
+      expect(p.status.phase).toBe('TimedOut');
+      expect(p.status.endReason).toBe(reason);
+      // Not expiresAt (T0 + 300 s): the 50 ms between are how late the expiry was, and the status shows it.
+      expect(p.status.endedAt).toBe(iso(T0 + 300_050));
+      expect(p.guardedWrite).toBe(true);
+      expect(p.deletePod).toBe(true);
+      expect(p.deleteService).toBe(true);
+    },
+  );
 
   it('ends on release as Completed/Released', () => {
     const p = plan({
@@ -424,5 +431,93 @@ describe('statusPatch', () => {
         { phase: 'Running', conditions: [{ ...condition, status: 'False' }] },
       ),
     ).toEqual({ phase: 'Running', podIP: null, conditions: [{ ...condition, status: 'False' }] });
+  });
+});
+
+describe('planSession: the node of the pod', () => {
+  const GRACE_S = 40;
+  const config = { ...testConfig, nodeLostGraceSeconds: GRACE_S };
+  const node = (ready: 'True' | 'False' | 'Unknown', sinceMs: number, reason = 'NodeStatusUnknown') => ({
+    metadata: { name: 'node-a' },
+    status: {
+      conditions: [{ type: 'Ready', status: ready, reason, lastTransitionTime: new Date(T0 + sinceMs) }],
+    },
+  });
+  const onNode = (n: ReturnType<typeof node> | undefined, now: number, status = running(300)) =>
+    planSession(
+      {
+        project: project(),
+        session: session(status),
+        pod: pod({ ready: true, ip: '10.244.0.2' }),
+        service: {},
+        podNode: { name: 'node-a', node: n },
+        now,
+      },
+      { config, token: 'tok' },
+    );
+
+  it.each([
+    ['Ready', node('True', 0), 10_000, undefined],
+    // A kubelet restart: NotReady for a few seconds, its containers still running.
+    ['NotReady for less than the grace', node('False', 5000, 'KubeletNotReady'), 5000 + 39_999, undefined],
+    ['unreachable for less than the grace', node('Unknown', 5000), 5000 + 20_000, undefined],
+    [
+      'NotReady for the grace',
+      node('False', 5000, 'KubeletNotReady'),
+      5000 + 40_000,
+      'node node-a of the browser pod has been NotReady for more than 40s (KubeletNotReady)',
+    ],
+    [
+      'unreachable past the grace',
+      node('Unknown', 5000),
+      5000 + 90_000,
+      'node node-a of the browser pod has been unreachable for more than 40s (NodeStatusUnknown)',
+    ],
+    ['gone', undefined, 10_000, 'node node-a of the browser pod is gone'],
+  ])('with the node %s: ends NodeLost = %s', (_n, n, now, message) => {
+    const p = onNode(n, T0 + now);
+    if (message === undefined) {
+      expect(p.status.phase).toBe('Running');
+      expect(p.deletePod).toBeUndefined();
+      return;
+    }
+    expect(p.status).toMatchObject({ phase: 'Failed', endReason: 'NodeLost', endedAt: iso(T0 + now) });
+    expect(p.status.conditions?.find((c) => c.type === 'Ended')?.message).toBe(message);
+    expect(p.events[0]).toMatchObject({ type: 'Warning', reason: 'NodeLost' });
+    expect(p.deletePod).toBe(true);
+    // Only a pod whose node is gone is deleted without its kubelet; one NotReady may still come back.
+    expect(p.forceDeletePod === true).toBe(n === undefined);
+  });
+
+  it('wakes at the end of the grace of a NotReady node, before the expiry', () => {
+    const p = onNode(node('False', 5000), T0 + 6000);
+    expect(p.requeueAfterMs).toBe(5000 + 40_000 - 6000);
+  });
+
+  it('lets the expiry win over a lost node: the session had its time', () => {
+    const p = onNode(undefined, T0 + 300_000);
+    expect(p.status).toMatchObject({ phase: 'TimedOut', endReason: 'NeverConnected' });
+    expect(p.forceDeletePod).toBe(true);
+  });
+
+  it('force-deletes the pod of an ended session whose node is gone, even while it is being deleted', () => {
+    const ended = {
+      ...running(300),
+      phase: 'Failed' as const,
+      endReason: 'NodeLost' as const,
+      endedAt: iso(T0),
+    };
+    const terminating = pod({ ready: true, deleting: true });
+    const p = planSession(
+      {
+        project: project(),
+        session: session(ended),
+        pod: terminating,
+        podNode: { name: 'node-a', node: undefined },
+        now: T0 + 1000,
+      },
+      { config, token: 'tok' },
+    );
+    expect(p).toMatchObject({ deletePod: true, forceDeletePod: true });
   });
 });

@@ -1,4 +1,4 @@
-import type { V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import {
   type BrowserProject,
   type BrowserSession,
@@ -32,6 +32,8 @@ export interface Observed {
    * pod): it would refuse it again, since the spec it is built from does not change.
    */
   childRefused?: ChildRefusal | undefined;
+  /** The node the pod is bound to, as the Node cache shows it: `node` undefined when no such Node exists. */
+  podNode?: { name: string; node: V1Node | undefined } | undefined;
   now: number;
 }
 
@@ -100,6 +102,11 @@ export interface Plan {
   createPod?: V1Pod;
   createService?: V1Service;
   deletePod?: boolean;
+  /**
+   * Delete the pod without waiting for its kubelet (grace period 0): its node is gone, so nothing will
+   * ever confirm a graceful deletion.
+   */
+  forceDeletePod?: boolean;
   deleteService?: boolean;
   deleteSession?: boolean;
   /** The status write must not race another admission: send it with the observed resourceVersion. */
@@ -224,28 +231,28 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
   const everConnected = st.lastConnectedAt !== undefined;
   if (s.spec.release) return end(o, base, 'Completed', 'Released', o.now, 'released by request');
   if (o.now >= expiresAt) {
-    return everConnected
-      ? end(
-          o,
-          base,
-          'TimedOut',
-          'Expired',
-          expiresAt,
-          `timeout of ${st.timeoutSeconds ?? timeoutSeconds}s reached`,
-        )
+    // endedAt is when this pass ended it, not expiresAt: the difference is how late the expiry really was.
+    // A client that connected counts even if its report came just before this pass: connections > 0 says
+    // so as well as lastConnectedAt does.
+    const connected = everConnected || (st.connections ?? 0) > 0;
+    const timeout = st.timeoutSeconds ?? timeoutSeconds;
+    return connected
+      ? end(o, base, 'TimedOut', 'Expired', o.now, `timeout of ${timeout}s reached`)
       : end(
           o,
           base,
           'TimedOut',
           'NeverConnected',
-          expiresAt,
-          `no client connected within the timeout of ${st.timeoutSeconds ?? timeoutSeconds}s`,
+          o.now,
+          `no client connected within the timeout of ${timeout}s`,
         );
   }
 
   const pod = o.pod;
   const failure = pod ? podFailure(pod) : undefined;
   if (failure) return end(o, base, 'Failed', 'PodFailed', o.now, failure);
+  const nodeLost = nodeLoss(o, ctx.config);
+  if (nodeLost && o.now >= nodeLost.at) return end(o, base, 'Failed', 'NodeLost', o.now, nodeLost.message);
   if (pod?.metadata?.deletionTimestamp)
     return end(o, base, 'Failed', 'PodLost', o.now, 'the browser pod was deleted');
   if (!pod && st.readyAt !== undefined)
@@ -300,6 +307,7 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
   }
 
   let wakeAt = expiresAt;
+  if (nodeLost) wakeAt = Math.min(wakeAt, nodeLost.at);
   const idle = idleEnd(o, ctx.config);
   if (idle) {
     if (o.now >= idle.at) return end(o, base, 'Completed', 'Disconnected', idle.at, idle.message);
@@ -307,6 +315,28 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
   }
   plan.requeueAfterMs = Math.max(1, wakeAt - o.now);
   return plan;
+}
+
+/**
+ * When the session is lost with its pod's node, if it is: at once when the Node object is gone (the pod goes
+ * with it), or once the node has not been Ready for the grace. A kubelet restart is shorter than the grace,
+ * and its containers keep running, so the session survives it.
+ */
+export function nodeLoss(o: Observed, c: OperatorConfig): { at: number; message: string } | undefined {
+  const bound = o.podNode;
+  if (!bound || !o.pod) return undefined;
+  if (!bound.node) return { at: o.now, message: `node ${bound.name} of the browser pod is gone` };
+  const ready = (bound.node.status?.conditions ?? []).find((c) => c.type === 'Ready');
+  if (ready?.status === 'True') return undefined;
+  // Counted from the Ready condition's change; a node that has not posted one yet is not judged.
+  const since = ready?.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : Number.NaN;
+  if (Number.isNaN(since)) return undefined;
+  const grace = c.nodeLostGraceSeconds * 1000;
+  const state = ready?.status === 'False' ? 'NotReady' : 'unreachable';
+  return {
+    at: since + grace,
+    message: `node ${bound.name} of the browser pod has been ${state} for more than ${c.nodeLostGraceSeconds}s${ready?.reason ? ` (${ready.reason})` : ''}`,
+  };
 }
 
 /** When an idle session ends under the disconnect rules, if it does. */
@@ -376,6 +406,10 @@ function end(
     conditions,
   };
   const plan = planFinished({ ...o, session: { ...s, status: { ...s.status, ...status } } }, status);
+  // The end is decided on the observed status, so it is written only against that status: a connection
+  // report that reached the API server after the cache was read (a client that connected just before the
+  // expiry) makes the write conflict, and the next pass decides again with it.
+  plan.guardedWrite = true;
   plan.events.unshift({
     type: phase === 'Failed' ? 'Warning' : 'Normal',
     reason,
@@ -388,6 +422,11 @@ function end(
 function planFinished(o: Observed, status: LifecycleStatus): Plan {
   const plan: Plan = { status, events: [] };
   if (o.pod && !o.pod.metadata?.deletionTimestamp) plan.deletePod = true;
+  // A pod on a node that is gone is never confirmed deleted by its kubelet: it would stay Terminating.
+  if (o.pod && o.podNode && !o.podNode.node && o.pod.metadata?.deletionGracePeriodSeconds !== 0) {
+    plan.deletePod = true;
+    plan.forceDeletePod = true;
+  }
   if (o.service && !o.service.metadata?.deletionTimestamp) plan.deleteService = true;
   const ttl =
     o.session.spec.ttlSecondsAfterFinished ??

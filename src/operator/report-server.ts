@@ -1,13 +1,11 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { API_VERSION, type BrowserSession, isTerminal } from '../api/index.js';
+import { type BrowserSession, isTerminal } from '../api/index.js';
 import { type ConnectionReport, parseConnectionReport, ReportFormatError } from '../api/report.js';
 import { sessionToken, tokensEqual } from '../shared/credentials.js';
 import { isConflict, isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
 import type { Logger } from '../shared/log.js';
+import { connectionFactsApply, REPORT_FIELD_MANAGER } from './connection-facts.js';
 import type { OperatorMetrics } from './metrics.js';
-
-/** The single writer of the connection facts in BrowserSession.status (docs/adr/0001-connection-reports.md). */
-export const REPORT_FIELD_MANAGER = 'browserfleet-connection-report';
 
 class ReportError extends Error {
   constructor(
@@ -82,21 +80,19 @@ async function apply(client: KubeClient, r: ConnectionReport): Promise<'applied'
   if (st.reportBootId === r.bootId && (st.reportSeq ?? -1) >= r.seq) return 'stale';
   await client.apply(
     paths.sessionStatus(r.namespace, r.name),
-    {
-      apiVersion: API_VERSION,
-      kind: 'BrowserSession',
-      metadata: { name: r.name, namespace: r.namespace, resourceVersion: session.metadata.resourceVersion },
-      status: {
+    connectionFactsApply(
+      { name: r.name, namespace: r.namespace, resourceVersion: session.metadata.resourceVersion },
+      {
         connections: r.connections,
         pages: r.pages,
         keepAliveRequested: r.keepAliveRequested,
         chromeReachable: r.chromeReachable,
-        ...(r.lastConnectedAt ? { lastConnectedAt: r.lastConnectedAt } : {}),
-        ...(r.lastDisconnectedAt ? { lastDisconnectedAt: r.lastDisconnectedAt } : {}),
+        lastConnectedAt: r.lastConnectedAt,
+        lastDisconnectedAt: r.lastDisconnectedAt,
         reportBootId: r.bootId,
         reportSeq: r.seq,
       },
-    },
+    ),
     REPORT_FIELD_MANAGER,
   );
   return 'applied';

@@ -15,6 +15,7 @@
     "resources" $b.sidecar.resources)
   "regionLabel" $b.regionLabel
   "disconnectGraceMs" (int $o.disconnectGraceMs)
+  "nodeLostGraceSeconds" (int $o.nodeLostGraceSeconds)
   "podDeadlineSlackSeconds" (int $o.podDeadlineSlackSeconds)
   "connectUrlHost" $o.connectUrlHost
   "reportListen" "0.0.0.0:8082"

@@ -215,6 +215,7 @@ export const paths = {
   projects: () => '/apis/browserfleet.dev/v1alpha1/browserprojects',
   project: (name: string) => `/apis/browserfleet.dev/v1alpha1/browserprojects/${name}`,
   projectStatus: (name: string) => `/apis/browserfleet.dev/v1alpha1/browserprojects/${name}/status`,
+  nodes: () => '/api/v1/nodes',
   pods: (ns?: string) => (ns ? `/api/v1/namespaces/${ns}/pods` : '/api/v1/pods'),
   pod: (ns: string, name: string) => `/api/v1/namespaces/${ns}/pods/${name}`,
   services: (ns?: string) => (ns ? `/api/v1/namespaces/${ns}/services` : '/api/v1/services'),
