@@ -29,3 +29,8 @@ export function deeplyNested(depth: number, leaf: unknown = 1): unknown {
   for (let i = 0; i < depth; i++) v = { a: v };
   return v;
 }
+
+/** The same as JSON text, built without JSON.stringify (which overflows the stack on a few thousand levels). */
+export function deeplyNestedJson(depth: number, leaf = '1'): string {
+  return `${'{"a":'.repeat(depth)}${leaf}${'}'.repeat(depth)}`;
+}
