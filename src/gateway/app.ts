@@ -81,6 +81,7 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
       links: deps.links,
       publicUrl: deps.config.publicUrl,
       connectWaitMs: deps.config.connectWaitMs,
+      clock: deps.clock,
     }),
   );
   app.use(deps.liveView.router);
