@@ -12,6 +12,14 @@ export interface GatewayAppDeps extends RouteDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const JSON_TYPES = ['application/json', 'application/*+json'];
+
+/** A request with content to read: chunked, or a content-length above zero (an empty body is no body). */
+function hasBody(req: Request): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const length = Number(req.headers['content-length'] ?? 0);
+  return !Number.isFinite(length) || length > 0;
+}
 
 /**
  * The gateway's HTTP surface, without listening: both SDK dialects, DevTools discovery and the live-view page.
@@ -49,9 +57,18 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
     next();
   });
 
-  app.use(
-    express.json({ limit: deps.config.maxBodyBytes, type: ['application/json', 'application/*+json'] }),
-  );
+  // A body the JSON parser would skip must not turn into a default session: what it cannot read is refused.
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    if (hasBody(req) && !req.is(JSON_TYPES)) {
+      const given = req.get('content-type');
+      throw new ApiError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `content-type: a request body must be application/json, got ${given ? JSON.stringify(given.slice(0, 80)) : 'none'}`,
+      );
+    }
+    next();
+  });
+  app.use(express.json({ limit: deps.config.maxBodyBytes, type: JSON_TYPES }));
 
   app.use(browserbaseRoutes(deps));
   app.use(hyperbrowserRoutes(deps));
@@ -64,6 +81,7 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
       links: deps.links,
       publicUrl: deps.config.publicUrl,
       connectWaitMs: deps.config.connectWaitMs,
+      clock: deps.clock,
     }),
   );
   app.use(deps.liveView.router);

@@ -7,6 +7,7 @@ import { pipeWebSockets } from '../shared/ws/ws-pipe.js';
 import {
   type ConnectAuthDeps,
   type ConnectTarget,
+  callBrowser,
   readCredential,
   resolveConnect,
   waitForRunning,
@@ -68,21 +69,28 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
     try {
       target = await resolveConnect(readCredential(url, req.headers), deps);
       const waitStart = deps.clock.now();
-      const session = await waitForRunning(target.session, deps.cache, deps.connectWaitMs, abort.signal);
-      deps.metrics.connectWait.observe((deps.clock.now() - waitStart) / 1000);
-      const upstream = await openPodSocket(
-        podEndpoint(deps.sessionKey, session),
-        path,
-        url.searchParams.get('keepAlive') === 'true',
+      const session = await waitForRunning(
+        target.session,
+        deps.cache,
+        deps.clock,
+        deps.connectWaitMs,
+        abort.signal,
       );
-      if (!(upstream instanceof WebSocket)) {
-        throw upstream.status === 404
+      deps.metrics.connectWait.observe((deps.clock.now() - waitStart) / 1000);
+      const upstream = await callBrowser(session, deps.cache, deps.clock, async () => {
+        const opened = await openPodSocket(
+          podEndpoint(deps.sessionKey, session),
+          path,
+          url.searchParams.get('keepAlive') === 'true',
+        );
+        if (opened instanceof WebSocket) return opened;
+        throw opened.status === 404
           ? new ApiError('NOT_FOUND', `no such DevTools target: ${url.pathname}`)
           : new ApiError(
               'BROWSER_UNAVAILABLE',
               `the browser of session ${session.metadata.name} refused the connection`,
             );
-      }
+      });
       if (socket.destroyed || closing) {
         upstream.terminate();
         throw new ApiError('BROWSER_UNAVAILABLE', 'the client left before the browser answered');

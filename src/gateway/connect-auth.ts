@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type BrowserProject, type BrowserSession, isTerminal } from '../api/index.js';
+import type { Clock } from '../shared/clock.js';
 import type { ApiKeyDirectory } from './api-keys.js';
 import { ApiError } from './errors.js';
 import type { SessionCache } from './session-cache.js';
@@ -72,14 +73,15 @@ export async function resolveConnect(
   return { session, created: true, project };
 }
 
-/** Waits until the session runs; a session that ended (or never will) is a 410, a slow one a 504. */
+/** Waits until the session runs; a session that ended (or is ending) is a 410, a slow one a 504. */
 export async function waitForRunning(
   target: BrowserSession,
   cache: SessionCache,
+  clock: Clock,
   timeoutMs: number,
   signal?: AbortSignal,
 ): Promise<BrowserSession> {
-  const ref = { namespace: target.metadata.namespace ?? '', name: target.metadata.name ?? '' };
+  const ref = refOf(target);
   const s = await cache.waitUntil(
     ref,
     (x) => isTerminal(x) || (x.status?.phase === 'Running' && !!x.status.podIP),
@@ -87,20 +89,64 @@ export async function waitForRunning(
     target,
     signal,
   );
-  if (!s) throw new ApiError('SESSION_ENDED', `session ${ref.name} no longer exists`);
-  if (isTerminal(s)) {
-    const why = s.status?.conditions?.find((c) => c.type === 'Ended')?.message;
-    throw new ApiError(
-      'SESSION_ENDED',
-      `session ${ref.name} has ended (${s.status?.phase}${why ? `: ${why}` : ''})`,
-    );
-  }
-  if (s.spec.release) throw new ApiError('SESSION_ENDED', `session ${ref.name} is being released`);
-  if (s.status?.phase !== 'Running' || !s.status.podIP) {
+  const ending = endingReason(ref.name, s, clock.now());
+  if (ending) throw new ApiError('SESSION_ENDED', ending);
+  if (s?.status?.phase !== 'Running' || !s.status.podIP) {
     throw new ApiError(
       'SESSION_NOT_READY',
-      `session ${ref.name} is still ${s.status?.phase ?? 'Pending'} after ${Math.round(timeoutMs / 1000)}s`,
+      `session ${ref.name} is still ${s?.status?.phase ?? 'Pending'} after ${Math.round(timeoutMs / 1000)}s`,
     );
   }
   return s;
+}
+
+/**
+ * Why a session can no longer be connected to (gone, ended, released, or past its expiry and about to be
+ * ended), or undefined when nothing says it is ending.
+ */
+export function endingReason(name: string, s: BrowserSession | undefined, now: number): string | undefined {
+  if (!s) return `session ${name} no longer exists`;
+  if (isTerminal(s)) {
+    const why = s.status?.conditions?.find((c) => c.type === 'Ended')?.message;
+    return `session ${name} has ended (${s.status?.phase}${why ? `: ${why}` : ''})`;
+  }
+  if (s.spec.release) return `session ${name} is being released`;
+  const expires = Date.parse(s.status?.expiresAt ?? '');
+  if (expires <= now) return `session ${name} expired at ${new Date(expires).toISOString()} and is ending`;
+  return undefined;
+}
+
+/** How long a failed browser call waits for the cache to show that its session is ending. */
+const ENDING_WAIT_MS = 2000;
+
+/**
+ * Runs a call to the session's browser. When the browser is unavailable, tells a session that is ending apart
+ * from a broken one: around expiry or release the pod goes away before the cache shows the end, and that is
+ * a 410 (the session is gone for good), not a 502 that invites a retry.
+ */
+export async function callBrowser<T>(
+  session: BrowserSession,
+  cache: SessionCache,
+  clock: Clock,
+  call: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.code !== 'BROWSER_UNAVAILABLE') throw err;
+    const ref = refOf(session);
+    const latest = await cache.waitUntil(
+      ref,
+      (s) => endingReason(ref.name, s, clock.now()) !== undefined,
+      ENDING_WAIT_MS,
+      session,
+    );
+    const ending = endingReason(ref.name, latest, clock.now());
+    if (ending) throw new ApiError('SESSION_ENDED', ending, {}, { cause: err });
+    throw err;
+  }
+}
+
+function refOf(s: BrowserSession): { namespace: string; name: string } {
+  return { namespace: s.metadata.namespace ?? '', name: s.metadata.name ?? '' };
 }

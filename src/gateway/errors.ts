@@ -10,6 +10,7 @@ export type ApiErrorCode =
   | 'METHOD_NOT_ALLOWED'
   | 'SESSION_ENDED'
   | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
   | 'RATE_LIMITED'
   | 'QUOTA_EXCEEDED'
   | 'INTERNAL'
@@ -26,6 +27,7 @@ export const STATUS_BY_CODE: Record<ApiErrorCode, number> = {
   METHOD_NOT_ALLOWED: 405,
   SESSION_ENDED: 410,
   PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
   RATE_LIMITED: 429,
   QUOTA_EXCEEDED: 429,
   INTERNAL: 500,
@@ -82,11 +84,13 @@ export function errorHeaders(err: ApiError): Record<string, string> {
 
 /**
  * Turns anything thrown at the boundary into an ApiError. Express' body parser signals its own failures with
- * `type` and `status`; every other unknown error is an internal one whose details stay in the log.
+ * `type` and `status`; a path that does not percent-decode is a URIError (the router's, with status 400, or the live view's); a body
+ * that does not inflate as its content-encoding says is zlib's error (it has an errno) with status 400. Every other unknown
+ * error is an internal one whose details stay in the log.
  */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
-  const e = err as { type?: unknown; status?: unknown; limit?: unknown } | null;
+  const e = err as { type?: unknown; status?: unknown; limit?: unknown; errno?: unknown } | null;
   if (e && typeof e === 'object') {
     if (e.type === 'entity.too.large') {
       return new ApiError('PAYLOAD_TOO_LARGE', `body: larger than the limit of ${String(e.limit)} bytes`);
@@ -94,6 +98,21 @@ export function toApiError(err: unknown): ApiError {
     if (e.type === 'entity.parse.failed') return new ApiError('INVALID_REQUEST', 'body: not valid JSON');
     if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') {
       return new ApiError('INVALID_REQUEST', 'body: unsupported encoding');
+    }
+    if (err instanceof URIError) {
+      const value = /'(.*)'$/.exec(err.message)?.[1];
+      return new ApiError(
+        'INVALID_REQUEST',
+        value === undefined
+          ? 'path: a malformed percent-escape'
+          : `path: ${JSON.stringify(value.slice(0, 80))} has a malformed percent-escape`,
+      );
+    }
+    if (e.status === 400 && typeof e.errno === 'number') {
+      return new ApiError('INVALID_REQUEST', 'body: not encoded as its content-encoding header says');
+    }
+    if (e.type === 'request.aborted' || e.type === 'request.size.invalid') {
+      return new ApiError('INVALID_REQUEST', 'body: shorter or longer than its content-length header says');
     }
   }
   return new ApiError('INTERNAL', 'internal error', {}, { cause: err });

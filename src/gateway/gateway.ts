@@ -84,10 +84,14 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
 
   const server = http.createServer(app);
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://gateway.invalid');
     // The URL and headers carry connect tokens and API keys: the logger redacts them.
     log.debug('websocket upgrade', { url: req.url, headers: req.headers });
-    if (url.pathname.startsWith('/live/')) liveView.handleUpgrade(req, socket, head, url);
+    const url = requestUrl(req.url);
+    if (!url) {
+      // `//?...` and the like: a request target no URL can be made of. Thrown here, it would end the process.
+      socket.on('error', () => {});
+      refuseUpgrade(socket, new ApiError('INVALID_REQUEST', 'path: not a valid request target'));
+    } else if (url.pathname.startsWith('/live/')) liveView.handleUpgrade(req, socket, head, url);
     else if (url.pathname.startsWith('/v1/') || url.pathname.startsWith('/api/')) {
       socket.on('error', () => {});
       refuseUpgrade(socket, new ApiError('NOT_FOUND', `no websocket endpoint at ${url.pathname}`));
@@ -132,6 +136,15 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       client.close();
     },
   };
+}
+
+/** The request target as a URL, or undefined when none can be made of it (Node 20 has no URL.parse). */
+function requestUrl(target: string | undefined): URL | undefined {
+  try {
+    return new URL(target ?? '/', 'http://gateway.invalid');
+  } catch {
+    return undefined;
+  }
 }
 
 function listen(server: http.Server, hostPort: string): Promise<number> {

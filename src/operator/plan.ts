@@ -10,8 +10,7 @@ import {
   projectOf,
   projectSpec,
   type SessionPhase,
-  USER_METADATA_MAX,
-  userMetadataSize,
+  userMetadataSizeProblem,
 } from '../api/index.js';
 import type { AdmissionVerdict } from './admission.js';
 import { childName, connectUrl, desiredPod, desiredService } from './children.js';
@@ -368,13 +367,8 @@ function validate(o: Observed): { reason: EndReason; message: string } | undefin
       message: `spec.project: project ${project} runs its sessions in namespace ${o.project.spec.namespace}, not ${s.metadata.namespace}`,
     };
   }
-  const size = userMetadataSize(s.spec.userMetadata);
-  if (size > USER_METADATA_MAX) {
-    return {
-      reason: 'InvalidSpec',
-      message: `spec.userMetadata: ${size} characters serialized, at most ${USER_METADATA_MAX}`,
-    };
-  }
+  const metadataProblem = userMetadataSizeProblem(s.spec.userMetadata);
+  if (metadataProblem) return { reason: 'InvalidSpec', message: `spec.userMetadata: ${metadataProblem}` };
   const max = projectSpec(o.project).maxTimeout;
   if (s.spec.timeout !== undefined && s.spec.timeout > max) {
     return {

@@ -48,8 +48,15 @@ export function createReportApp(deps: {
     }
   });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    // The body parser's own refusals (bad JSON, too large, an encoding or charset it cannot read) carry their
+    // 4xx status; anything else unexpected is ours.
+    const parserStatus = (err as { status?: unknown; expose?: unknown } | null)?.status;
     const status =
-      err instanceof ReportError ? err.status : (err as { status?: number }).status === 400 ? 400 : 500;
+      err instanceof ReportError
+        ? err.status
+        : typeof parserStatus === 'number' && parserStatus >= 400 && parserStatus < 500
+          ? parserStatus
+          : 500;
     if (status >= 500) deps.log.error('report failed', { err });
     deps.metrics.reports.inc({ result: String(status) });
     res.status(status).json({ message: status >= 500 ? 'internal error' : (err as Error).message });

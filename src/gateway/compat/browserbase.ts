@@ -4,8 +4,7 @@ import {
   type BrowserSessionSpec,
   projectSpec,
   type SessionPhase,
-  USER_METADATA_MAX,
-  userMetadataSize,
+  userMetadataSizeProblem,
 } from '../../api/index.js';
 import { ApiError } from '../errors.js';
 import {
@@ -20,6 +19,7 @@ import {
   optionalInteger,
   optionalObject,
   optionalString,
+  rejectUnknownFields,
   unsupported,
   updatedAt,
 } from './fields.js';
@@ -54,6 +54,52 @@ export function browserbaseStatus(s: Pick<BrowserSession, 'status'>): Browserbas
   return phase ? STATUS_BY_PHASE[phase] : 'PENDING';
 }
 
+// Every field @browserbasehq/sdk 2.21 can send on create (its SessionCreateParams; `api_timeout` goes out as
+// `timeout`), whatever the gateway does with it; any other key is refused by name.
+export const BB_CREATE_FIELDS = [
+  'browserSettings',
+  'extensionId',
+  'keepAlive',
+  'projectId',
+  'proxies',
+  'proxySettings',
+  'region',
+  'timeout',
+  'userMetadata',
+] as const;
+export const BB_BROWSER_SETTINGS_FIELDS = [
+  'advancedStealth',
+  'allowedDomains',
+  'blockAds',
+  'captchaImageSelector',
+  'captchaInputSelector',
+  'context',
+  'extensionId',
+  'ignoreCertificateErrors',
+  'logSession',
+  'os',
+  'recordSession',
+  'solveCaptchas',
+  'verified',
+  'viewport',
+] as const;
+export const BB_VIEWPORT_FIELDS = ['height', 'width'] as const;
+export const BB_CONTEXT_FIELDS = ['id', 'persist'] as const;
+/** The union of the SDK's three proxy shapes (browserbase, external, none). */
+export const BB_PROXY_FIELDS = [
+  'type',
+  'domainPattern',
+  'geolocation',
+  'server',
+  'username',
+  'password',
+] as const;
+export const BB_GEOLOCATION_FIELDS = ['country', 'city', 'state'] as const;
+export const BB_PROXY_SETTINGS_FIELDS = ['caCertificates'] as const;
+/** SessionUpdateParams, and the older release form that carries the id in the body. */
+export const BB_UPDATE_FIELDS = ['status', 'projectId'] as const;
+export const BB_LEGACY_RELEASE_FIELDS = ['sessionId', 'status', 'projectId'] as const;
+
 export interface CreateContext {
   project: BrowserProject;
   regions: RegionMap;
@@ -62,6 +108,7 @@ export interface CreateContext {
 /** `POST /v1/sessions` body → the spec of a new BrowserSession. Every error names its field. */
 export function parseBrowserbaseCreate(body: unknown, ctx: CreateContext): BrowserSessionSpec {
   const b = bodyObject(body);
+  rejectUnknownFields(b, BB_CREATE_FIELDS);
   const projectName = ctx.project.metadata.name ?? '';
   const projectId = optionalString(b, 'projectId');
   if (projectId !== undefined && projectId !== projectName) {
@@ -90,8 +137,10 @@ export function parseBrowserbaseCreate(body: unknown, ctx: CreateContext): Brows
 
   const settings = optionalObject(b, 'browserSettings');
   if (settings) {
+    rejectUnknownFields(settings, BB_BROWSER_SETTINGS_FIELDS, 'browserSettings.');
     const viewport = optionalObject(settings, 'viewport', 'browserSettings.viewport');
     if (viewport) {
+      rejectUnknownFields(viewport, BB_VIEWPORT_FIELDS, 'browserSettings.viewport.');
       const width = optionalInteger(viewport, 'width', 320, 7680, 'browserSettings.viewport.width');
       const height = optionalInteger(viewport, 'height', 240, 4320, 'browserSettings.viewport.height');
       if (width !== undefined || height !== undefined) {
@@ -101,6 +150,8 @@ export function parseBrowserbaseCreate(body: unknown, ctx: CreateContext): Brows
         };
       }
     }
+    const context = settings['context'];
+    if (isPlainObject(context)) rejectUnknownFields(context, BB_CONTEXT_FIELDS, 'browserSettings.context.');
     if (settings['context'] !== undefined && settings['context'] !== null) {
       throw unsupported('browserSettings.context', 'persistent contexts are not supported by browserfleet');
     }
@@ -112,6 +163,8 @@ export function parseBrowserbaseCreate(body: unknown, ctx: CreateContext): Brows
     throw unsupported('extensionId', 'extensions are not supported by browserfleet');
   }
   if (wantsProxy(b['proxies'])) throw unsupported('proxies', 'proxies are not supported by browserfleet');
+  const proxySettings = optionalObject(b, 'proxySettings');
+  if (proxySettings) rejectUnknownFields(proxySettings, BB_PROXY_SETTINGS_FIELDS, 'proxySettings.');
 
   const region = oneOf(optionalString(b, 'region'), BB_REGIONS, 'region');
   const mapped = mapRegion(region, ctx.regions, 'region');
@@ -125,13 +178,8 @@ function parseUserMetadata(v: unknown): Record<string, unknown> | undefined {
   if (Object.keys(v).length > USER_METADATA_MAX_KEYS) {
     throw new ApiError('INVALID_REQUEST', `userMetadata: at most ${USER_METADATA_MAX_KEYS} top-level keys`);
   }
-  const size = userMetadataSize(v);
-  if (size > USER_METADATA_MAX) {
-    throw new ApiError(
-      'INVALID_REQUEST',
-      `userMetadata: ${size} characters serialized, at most ${USER_METADATA_MAX}`,
-    );
-  }
+  const problem = userMetadataSizeProblem(v);
+  if (problem) throw new ApiError('INVALID_REQUEST', `userMetadata: ${problem}`);
   return v;
 }
 
@@ -140,12 +188,23 @@ function wantsProxy(v: unknown): boolean {
   if (v === undefined || v === null || v === false) return false;
   if (v === true) return true;
   if (!Array.isArray(v)) throw new ApiError('INVALID_REQUEST', 'proxies: must be true, false or a list');
+  v.forEach((p, i) => {
+    if (!isPlainObject(p)) return;
+    rejectUnknownFields(p, BB_PROXY_FIELDS, `proxies[${i}].`);
+    const geolocation = optionalObject(p, 'geolocation', `proxies[${i}].geolocation`);
+    if (geolocation) rejectUnknownFields(geolocation, BB_GEOLOCATION_FIELDS, `proxies[${i}].geolocation.`);
+  });
   return v.some((p) => !(isPlainObject(p) && p['type'] === 'none'));
 }
 
 /** `POST /v1/sessions/:id` (and the older form on `POST /v1/sessions`): the one update is a release. */
-export function parseBrowserbaseUpdate(body: unknown, projectName: string): { status: 'REQUEST_RELEASE' } {
+export function parseBrowserbaseUpdate(
+  body: unknown,
+  projectName: string,
+  known: readonly string[] = BB_UPDATE_FIELDS,
+): { status: 'REQUEST_RELEASE' } {
   const b = bodyObject(body);
+  rejectUnknownFields(b, known);
   const status = optionalString(b, 'status');
   if (status !== 'REQUEST_RELEASE') {
     throw new ApiError(

@@ -85,6 +85,50 @@ export function oneOf<T extends string>(
   return value as T;
 }
 
+/**
+ * Refuses a key the dialect does not define, naming it and the known key it most likely meant. Every key an
+ * SDK can send is known (whether or not the gateway acts on it); anything else is a caller's typo, which
+ * must not vanish into a default.
+ */
+export function rejectUnknownFields(obj: Fields, known: readonly string[], prefix = ''): void {
+  for (const key of Object.keys(obj)) {
+    if (known.includes(key)) continue;
+    const guess = closest(key, known);
+    throw new ApiError(
+      'INVALID_REQUEST',
+      `unknown field ${JSON.stringify(prefix + key.slice(0, 80))}${guess ? ` (did you mean ${JSON.stringify(prefix + guess)}?)` : ''}`,
+    );
+  }
+}
+
+/** The known key that differs from `key` only in case, or by at most two edits; undefined when none is near. */
+function closest(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  const sameCase = known.find((k) => k.toLowerCase() === lower);
+  if (sameCase) return sameCase;
+  let best: { key: string; distance: number } | undefined;
+  for (const k of known) {
+    const distance = editDistance(lower, k.toLowerCase());
+    if (distance <= 2 && (!best || distance < best.distance)) best = { key: k, distance };
+  }
+  return best?.key;
+}
+
+/** Levenshtein distance; keys are short, so the quadratic table is cheap. */
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      next[j] = Math.min((row[j] ?? 0) + 1, (next[j - 1] ?? 0) + 1, (row[j - 1] ?? 0) + cost);
+    }
+    row = next;
+  }
+  return row[b.length] ?? 0;
+}
+
 export function unsupported(field: string, why: string): ApiError {
   return new ApiError('UNSUPPORTED_FEATURE', `${field}: ${why}`);
 }

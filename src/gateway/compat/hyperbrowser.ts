@@ -5,12 +5,14 @@ import {
   bodyObject,
   createdAt,
   isoTime,
+  isPlainObject,
   oneOf,
   optionalBoolean,
   optionalInteger,
   optionalObject,
   optionalString,
   optionalStringArray,
+  rejectUnknownFields,
   unsupported,
   updatedAt,
 } from './fields.js';
@@ -57,6 +59,65 @@ export interface HyperbrowserCreate {
   liveViewTtlSeconds?: number;
 }
 
+// Every field @hyperbrowser/sdk 0.92.6 can send on create (its CreateSessionParams), whatever the gateway does
+// with it; any other key is refused by name.
+export const HB_CREATE_FIELDS = [
+  'useUltraStealth',
+  'useStealth',
+  'useProxy',
+  'proxyServer',
+  'proxyServerPassword',
+  'proxyServerUsername',
+  'proxyCountry',
+  'proxyState',
+  'proxyCity',
+  'operatingSystems',
+  'device',
+  'platform',
+  'locales',
+  'screen',
+  'solveCaptchas',
+  'solverType',
+  'adblock',
+  'trackers',
+  'annoyances',
+  'enableWebRecording',
+  'enableVideoWebRecording',
+  'enableLogCapture',
+  'allowInternetAccess',
+  'allowOut',
+  'denyOut',
+  'profile',
+  'extensionIds',
+  'staticIpId',
+  'acceptCookies',
+  'urlBlocklist',
+  'browserArgs',
+  'disabledExternalProtocols',
+  'saveDownloads',
+  'imageCaptchaParams',
+  'timeoutMinutes',
+  'enableWebglFingerprinting',
+  'enableWindowManager',
+  'enableWindowManagerTaskbar',
+  'region',
+  'viewOnlyLiveView',
+  'allowOnGeolocationPrompt',
+  'disablePasswordManager',
+  'enableAlwaysOpenPdfExternally',
+  'appendTimestampToDownloads',
+  'showScrollbars',
+  'liveViewTtlSeconds',
+  'replaceNativeElements',
+  'disablePostQuantumKeyAgreement',
+  'browserMemorySize',
+  'startFromSnapshot',
+] as const;
+export const HB_SCREEN_FIELDS = ['width', 'height'] as const;
+export const HB_PROFILE_FIELDS = ['id', 'persistChanges', 'persistNetworkCache'] as const;
+export const HB_IMAGE_CAPTCHA_FIELDS = ['imageSelector', 'inputSelector'] as const;
+export const HB_SNAPSHOT_FIELDS = ['snapshotId'] as const;
+
 const LOCALE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
 
 /**
@@ -65,6 +126,7 @@ const LOCALE = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
  */
 export function parseHyperbrowserCreate(body: unknown, ctx: CreateContext): HyperbrowserCreate {
   const b = bodyObject(body);
+  rejectUnknownFields(b, HB_CREATE_FIELDS);
   const projectName = ctx.project.metadata.name ?? '';
   const spec: BrowserSessionSpec = { project: projectName, keepAlive: false };
 
@@ -79,6 +141,7 @@ export function parseHyperbrowserCreate(body: unknown, ctx: CreateContext): Hype
   if (minutes !== undefined) spec.timeout = minutes * 60;
 
   const screen = optionalObject(b, 'screen');
+  if (screen) rejectUnknownFields(screen, HB_SCREEN_FIELDS, 'screen.');
   const width = screen ? optionalInteger(screen, 'width', 320, 7680, 'screen.width') : undefined;
   const height = screen ? optionalInteger(screen, 'height', 240, 4320, 'screen.height') : undefined;
   const browser: NonNullable<BrowserSessionSpec['browser']> = {};
@@ -97,6 +160,15 @@ export function parseHyperbrowserCreate(body: unknown, ctx: CreateContext): Hype
     throw unsupported('useProxy', 'proxies are not supported by browserfleet');
   }
   const profile = optionalObject(b, 'profile');
+  if (profile) rejectUnknownFields(profile, HB_PROFILE_FIELDS, 'profile.');
+  const snapshot = b['startFromSnapshot'];
+  if (isPlainObject(snapshot)) rejectUnknownFields(snapshot, HB_SNAPSHOT_FIELDS, 'startFromSnapshot.');
+  const captchas = b['imageCaptchaParams'];
+  if (Array.isArray(captchas)) {
+    captchas.forEach((c, i) => {
+      if (isPlainObject(c)) rejectUnknownFields(c, HB_IMAGE_CAPTCHA_FIELDS, `imageCaptchaParams[${i}].`);
+    });
+  }
   if (profile && profile['id'] !== undefined && profile['id'] !== null) {
     throw unsupported('profile', 'persistent profiles are not supported by browserfleet');
   }

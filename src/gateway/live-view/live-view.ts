@@ -6,7 +6,7 @@ import type { BrowserSession } from '../../api/index.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
 import type { DevtoolsTarget } from '../compat/browserbase.js';
-import { waitForRunning } from '../connect-auth.js';
+import { callBrowser, waitForRunning } from '../connect-auth.js';
 import { ApiError, toApiError } from '../errors.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { openPodSocket, podEndpoint, podJson } from '../pod-client.js';
@@ -73,21 +73,26 @@ export function createLiveView(deps: LiveViewDeps): LiveView {
     const session = await authorize(decodeURIComponent(m[1]), url.searchParams.get('token') ?? undefined);
     const abort = new AbortController();
     socket.once('close', () => abort.abort());
-    const running = await waitForRunning(session, deps.cache, deps.connectWaitMs, abort.signal);
+    const running = await waitForRunning(session, deps.cache, deps.clock, deps.connectWaitMs, abort.signal);
     const pod = podEndpoint(deps.sessionKey, running);
     const wanted = url.searchParams.get('page');
     if (wanted !== null && !SAFE_ID.test(wanted))
       throw new ApiError('INVALID_REQUEST', 'page: not a page id');
-    const targets = (await podJson<DevtoolsTarget[]>(pod, '/json/list')).filter((t) => t.type === 'page');
+    const listed = await callBrowser(running, deps.cache, deps.clock, () =>
+      podJson<DevtoolsTarget[]>(pod, '/json/list'),
+    );
+    const targets = listed.filter((t) => t.type === 'page');
     const target = wanted === null ? targets[0] : targets.find((t) => t.id === wanted);
     if (!target)
       throw new ApiError(
         'NOT_FOUND',
         wanted === null ? 'the browser has no open page' : `no page ${wanted} in this session`,
       );
-    const cdp = await openPodSocket(pod, `/devtools/page/${target.id}`, false);
-    if (!(cdp instanceof WebSocket))
+    const cdp = await callBrowser(running, deps.cache, deps.clock, async () => {
+      const opened = await openPodSocket(pod, `/devtools/page/${target.id}`, false);
+      if (opened instanceof WebSocket) return opened;
       throw new ApiError('BROWSER_UNAVAILABLE', 'the browser refused the live-view connection');
+    });
     if (socket.destroyed) {
       cdp.terminate();
       return;

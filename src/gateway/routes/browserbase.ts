@@ -1,6 +1,7 @@
 import { type Request, type Response, Router } from 'express';
 import type { BrowserSession } from '../../api/index.js';
 import {
+  BB_LEGACY_RELEASE_FIELDS,
   browserbaseStatus,
   type DevtoolsTarget,
   isLegacyRelease,
@@ -19,6 +20,7 @@ import {
   parseMetadataQuery,
   QueryError,
 } from '../compat/metadata-query.js';
+import { callBrowser } from '../connect-auth.js';
 import { ApiError } from '../errors.js';
 import { podEndpoint, podJson } from '../pod-client.js';
 import { rateLimitHeaders } from '../quota.js';
@@ -46,7 +48,7 @@ export function browserbaseRoutes(deps: RouteDeps): Router {
     if (isLegacyRelease(req.body)) {
       const id = req.body.sessionId;
       if (typeof id !== 'string') throw new ApiError('INVALID_REQUEST', 'sessionId: must be a string');
-      parseBrowserbaseUpdate(req.body, project.metadata.name ?? '');
+      parseBrowserbaseUpdate(req.body, project.metadata.name ?? '', BB_LEGACY_RELEASE_FIELDS);
       const session = await deps.sessions.release(project, id);
       res.status(200).json(withLinks(session, res));
       return;
@@ -99,8 +101,14 @@ export function browserbaseRoutes(deps: RouteDeps): Router {
     const session = await deps.sessions.owned(projectOf(res), req.params.id);
     const ttlSeconds = queryInteger(req.query, 'expiresIn', 1, 7 * 24 * 3600);
     const running = session.status?.phase === 'Running' && session.status.podIP && !session.spec.release;
+    // A session that is ending answers as an ended one does: no pages, whichever side of the race it is on.
     const targets = running
-      ? await podJson<DevtoolsTarget[]>(podEndpoint(deps.config.sessionKey, session), '/json/list')
+      ? await callBrowser(session, deps.cache, deps.clock, () =>
+          podJson<DevtoolsTarget[]>(podEndpoint(deps.config.sessionKey, session), '/json/list'),
+        ).catch((err: unknown) => {
+          if (err instanceof ApiError && err.code === 'SESSION_ENDED') return [];
+          throw err;
+        })
       : [];
     const debug = toBrowserbaseDebug(targets, deps.links.cdp(session), (pageId, fullscreen) =>
       deps.links.live(session, { pageId, fullscreen, ttlSeconds }),

@@ -1,11 +1,19 @@
 import { type Request, type Response, Router } from 'express';
+import type { Clock } from '../../shared/clock.js';
 import { publicBases } from '../config.js';
-import { type ConnectAuthDeps, readCredential, resolveConnect, waitForRunning } from '../connect-auth.js';
+import {
+  type ConnectAuthDeps,
+  callBrowser,
+  readCredential,
+  resolveConnect,
+  waitForRunning,
+} from '../connect-auth.js';
 import { ApiError } from '../errors.js';
 import type { Links } from '../links.js';
 import { podEndpoint, podJson } from '../pod-client.js';
 
 export interface DevtoolsDeps extends ConnectAuthDeps {
+  clock: Clock;
   links: Links;
   publicUrl: string;
   connectWaitMs: number;
@@ -25,16 +33,24 @@ export function devtoolsRoutes(deps: DevtoolsDeps): Router {
     const abort = new AbortController();
     res.once('close', () => abort.abort());
     const target = await resolveConnect(readCredential(url, req.headers), deps);
-    const session = await waitForRunning(target.session, deps.cache, deps.connectWaitMs, abort.signal);
+    const session = await waitForRunning(
+      target.session,
+      deps.cache,
+      deps.clock,
+      deps.connectWaitMs,
+      abort.signal,
+    );
     const query = new URLSearchParams({ token: deps.links.token(session) });
     if (url.searchParams.get('keepAlive') === 'true') query.set('keepAlive', 'true');
     const pod = podEndpoint(deps.sessionKey, session);
+    const browser = <T>(path: string) =>
+      callBrowser(session, deps.cache, deps.clock, () => podJson<T>(pod, path));
     if (kind === 'version') {
-      const version = await podJson<Record<string, unknown>>(pod, '/json/version');
+      const version = await browser<Record<string, unknown>>('/json/version');
       res.status(200).json({ ...version, webSocketDebuggerUrl: `${ws}/devtools/browser?${query}` });
       return;
     }
-    const targets = await podJson<unknown>(pod, '/json/list');
+    const targets = await browser<unknown>('/json/list');
     if (!Array.isArray(targets))
       throw new ApiError(
         'BROWSER_UNAVAILABLE',
