@@ -1,0 +1,175 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type ChaosEvent,
+  checkAll,
+  checkClientActionable,
+  checkDecidedOnce,
+  checkEndedByExpiry,
+  checkEndsWithReason,
+  checkLeaderTakeover,
+  checkNoLeftovers,
+  checkWithinConcurrency,
+  DEFAULT_CHECK_OPTIONS,
+  INVARIANTS,
+} from './invariants.js';
+
+const T = Date.parse('2026-01-01T00:00:00Z');
+const s = (
+  at: number,
+  session: string,
+  fields: Partial<Extract<ChaosEvent, { type: 'session' }>> = {},
+): ChaosEvent => ({
+  at: T + at,
+  type: 'session',
+  session,
+  project: 'p',
+  admitted: false,
+  ended: false,
+  ...fields,
+});
+const end = (at: number): ChaosEvent => ({ at: T + at, type: 'end' });
+const pod = (at: number, session: string, uid: string, present: boolean): ChaosEvent => ({
+  at: T + at,
+  type: 'owned',
+  kind: 'Pod',
+  session,
+  uid,
+  present,
+});
+
+/** A run where everything holds: two sessions admitted within concurrency 2, ended in time, cleaned up. */
+const clean: ChaosEvent[] = [
+  { at: T, type: 'project', project: 'p', concurrency: 2 },
+  { at: T, type: 'lease', holder: 'op-1', leaseDurationMs: 15_000 },
+  s(0, 'a'),
+  s(100, 'a', { admitted: true, expiresAt: T + 5000 }),
+  pod(100, 'a', 'pa', true),
+  s(200, 'b', { admitted: true, expiresAt: T + 4000 }),
+  { at: T + 300, type: 'client', client: 1, session: 'a', step: 'create', outcome: 'ok' },
+  { at: T + 1000, type: 'kill', target: 'operator-leader', detail: 'pid 10' },
+  { at: T + 9000, type: 'lease', holder: 'op-2', leaseDurationMs: 15_000 },
+  s(4500, 'b', { ended: true, endReason: 'Expired', expiresAt: T + 4000 }),
+  s(5200, 'a', { ended: true, endReason: 'Expired', expiresAt: T + 5000 }),
+  {
+    at: T + 5300,
+    type: 'client',
+    client: 1,
+    session: 'a',
+    step: 'connect',
+    outcome: 'error',
+    status: 410,
+    message: 'gone',
+  },
+  pod(6000, 'a', 'pa', false),
+  end(40_000),
+];
+
+describe('the chaos invariants', () => {
+  it('all hold on a clean run, and every invariant is in the table', () => {
+    const table = checkAll(clean);
+    expect(Object.keys(table)).toEqual([...INVARIANTS]);
+    expect(Object.values(table).flat()).toEqual([]);
+  });
+
+  it('no-leftovers: a pod still there past the grace, and one still there at the end', () => {
+    const log = [s(0, 'a', { ended: true, endReason: 'Released' }), pod(10, 'a', 'pa', true)];
+    expect(checkNoLeftovers(log, { ...DEFAULT_CHECK_OPTIONS, now: T + 20_000 })).toEqual([]);
+    expect(checkNoLeftovers(log, { ...DEFAULT_CHECK_OPTIONS, now: T + 31_000 })).toHaveLength(1);
+    expect(checkNoLeftovers([...log, end(1000)])[0]?.detail).toBe(
+      'Pod pa still present 1.0 s after the session ended',
+    );
+    expect(checkNoLeftovers([...log, pod(900, 'a', 'pa', false), end(1000)])).toEqual([]);
+  });
+
+  it('ended-by-expiry: seen ended 1.5 s late, or never; API server outages do not count', () => {
+    const late = [s(0, 'a', { expiresAt: T + 1000 }), s(2500, 'a', { ended: true, endReason: 'Expired' })];
+    expect(checkEndedByExpiry(late).map((v) => v.detail)).toEqual(['seen ended 1.5 s after expiresAt']);
+    const never = [s(0, 'a', { expiresAt: T + 1000 }), end(5000)];
+    expect(checkEndedByExpiry(never).map((v) => v.detail)).toEqual(['still not ended 4.0 s after expiresAt']);
+    const outage: ChaosEvent = { at: T + 1200, type: 'outage', until: T + 2400 };
+    expect(checkEndedByExpiry([outage, ...late])).toEqual([]);
+  });
+
+  it('within-concurrency: a third admitted session of a project with concurrency 2', () => {
+    const log: ChaosEvent[] = [
+      { at: T, type: 'project', project: 'p', concurrency: 2 },
+      s(1, 'a', { admitted: true }),
+      s(2, 'b', { admitted: true }),
+      s(3, 'c', { admitted: true }),
+    ];
+    expect(checkWithinConcurrency(log).map((v) => v.detail)).toEqual([
+      '3 sessions of p admitted at once, concurrency 2',
+    ]);
+    // One ending first (or being deleted) makes room.
+    expect(
+      checkWithinConcurrency([...log.slice(0, 3), s(2, 'a', { ended: true }), log[3] as ChaosEvent]),
+    ).toEqual([]);
+    expect(
+      checkWithinConcurrency([
+        ...log.slice(0, 3),
+        { at: T + 2, type: 'session-deleted', session: 'b' },
+        log[3] as ChaosEvent,
+      ]),
+    ).toEqual([]);
+  });
+
+  it('ends-with-reason: ended without a reason, and never ended by the end of the run', () => {
+    expect(checkEndsWithReason([s(0, 'a', { ended: true })]).map((v) => v.detail)).toEqual([
+      'ended without a reason',
+    ]);
+    expect(checkEndsWithReason([s(0, 'a')])).toEqual([]); // still running, the run not over
+    expect(checkEndsWithReason([s(0, 'a'), end(10)]).map((v) => v.detail)).toEqual(['never ended']);
+  });
+
+  it('client-actionable: a hang, and an error without a message', () => {
+    const log: ChaosEvent[] = [
+      { at: T, type: 'client', client: 1, step: 'create', outcome: 'hang' },
+      { at: T, type: 'client', client: 2, step: 'connect', outcome: 'error', status: 502, message: ' ' },
+      {
+        at: T,
+        type: 'client',
+        client: 3,
+        step: 'connect',
+        outcome: 'error',
+        status: 410,
+        message: 'session ended',
+      },
+    ];
+    expect(checkClientActionable(log).map((v) => v.detail)).toEqual([
+      'client 1 create: no answer (hang)',
+      'client 2 connect: an error without a message (HTTP 502)',
+    ]);
+  });
+
+  it('leader-takeover: a new holder too late, and none at all', () => {
+    const base: ChaosEvent[] = [
+      { at: T, type: 'lease', holder: 'op-1', leaseDurationMs: 15_000 },
+      { at: T + 1000, type: 'kill', target: 'operator-leader', detail: '' },
+    ];
+    const late: ChaosEvent = { at: T + 19_000, type: 'lease', holder: 'op-2', leaseDurationMs: 15_000 };
+    expect(checkLeaderTakeover([...base, late]).map((v) => v.detail)).toEqual([
+      'new leader only 18.0 s after the leader was killed',
+    ]);
+    // The old holder renewing (it was not the leader after all, or a stale read) is no takeover.
+    const stale: ChaosEvent = { at: T + 2000, type: 'lease', holder: 'op-1', leaseDurationMs: 15_000 };
+    expect(checkLeaderTakeover([...base, stale, end(30_000)]).map((v) => v.detail)).toEqual([
+      'no new leader 29.0 s after the leader was killed',
+    ]);
+    expect(checkLeaderTakeover([...base, end(10_000)])).toEqual([]);
+  });
+
+  it('decided-once: a session ended twice with different reasons, and a second pod', () => {
+    const log = [
+      s(0, 'a', { ended: true, endReason: 'Released' }),
+      s(5, 'a', { ended: true, endReason: 'Released' }),
+      s(10, 'a', { ended: true, endReason: 'Expired' }),
+      pod(1, 'b', 'p1', true),
+      pod(2, 'b', 'p1', false),
+      pod(3, 'b', 'p2', true),
+    ];
+    expect(checkDecidedOnce(log).map((v) => v.detail)).toEqual([
+      'ended twice: Released, then Expired',
+      'a second browser pod p2 (first p1)',
+    ]);
+  });
+});
