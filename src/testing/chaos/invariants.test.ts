@@ -90,6 +90,26 @@ describe('the chaos invariants', () => {
     expect(checkEndedByExpiry([outage, ...late])).toEqual([]);
   });
 
+  it('ended-by-expiry: time without a leader (from the kill to the next renewal) does not count either', () => {
+    const late = [s(0, 'a', { expiresAt: T + 1000 }), s(6000, 'a', { ended: true, endReason: 'Expired' })];
+    const kill: ChaosEvent = { at: T + 500, type: 'kill', target: 'node-agent', detail: '' };
+    const renewed = (renewedAt: number): ChaosEvent => ({
+      at: T + renewedAt + 100,
+      type: 'lease',
+      holder: 'op',
+      renewedAt: T + renewedAt,
+      leaseDurationMs: 15_000,
+    });
+    expect(checkEndedByExpiry([kill, renewed(5500), ...late])).toEqual([]);
+    // A leader from 3.0 s on: 3.0 s late.
+    expect(checkEndedByExpiry([kill, renewed(3000), ...late]).map((v) => v.detail)).toEqual([
+      'seen ended 3.0 s after expiresAt',
+    ]);
+    // A gateway kill leaves the leader be.
+    const gateway: ChaosEvent = { ...kill, target: 'gateway' } as ChaosEvent;
+    expect(checkEndedByExpiry([gateway, renewed(5500), ...late])).toHaveLength(1);
+  });
+
   it('within-concurrency: a third admitted session of a project with concurrency 2', () => {
     const log: ChaosEvent[] = [
       { at: T, type: 'project', project: 'p', concurrency: 2 },
@@ -101,6 +121,9 @@ describe('the chaos invariants', () => {
       '3 sessions of p admitted at once, concurrency 2',
     ]);
     // One ending first (or being deleted) makes room.
+    // One list showing a ended and c admitted: c replaced a (the count is taken per snapshot).
+    const c = log[3] as ChaosEvent;
+    expect(checkWithinConcurrency([...log.slice(0, 3), c, s(3, 'a', { ended: true })])).toEqual([]);
     expect(
       checkWithinConcurrency([...log.slice(0, 3), s(2, 'a', { ended: true }), log[3] as ChaosEvent]),
     ).toEqual([]);

@@ -123,21 +123,50 @@ export function checkNoLeftovers(log: readonly ChaosEvent[], opts = DEFAULT_CHEC
   return out;
 }
 
-/** Overlap of [from, to] with the API server's outages, during which no watch can see a session end. */
-function outageWithin(log: readonly ChaosEvent[], from: number, to: number): number {
+/**
+ * Windows in which no operator could end a session: the API server down (no writes, and no watch can see
+ * anything), and from a kill that takes the leader down (the leader itself, or the node agent, whose restart on
+ * localnode restarts every pod) to the first Lease renewal after it. How long those last is leader-takeover's
+ * business; expiry is judged on the time a leader had.
+ */
+function blindWindows(log: readonly ChaosEvent[], now: number): [number, number][] {
+  const windows: [number, number][] = [];
+  let leaderlessSince: number | undefined;
+  for (const e of log) {
+    if (e.type === 'outage') windows.push([e.at, e.until]);
+    if (e.type === 'kill' && (e.target === 'operator-leader' || e.target === 'node-agent'))
+      leaderlessSince ??= e.at;
+    if (e.type === 'lease' && leaderlessSince !== undefined && e.renewedAt > leaderlessSince) {
+      windows.push([leaderlessSince, e.renewedAt]);
+      leaderlessSince = undefined;
+    }
+  }
+  if (leaderlessSince !== undefined) windows.push([leaderlessSince, now]);
+  // Merged, so that overlapping windows are not counted twice.
+  windows.sort((a, b) => a[0] - b[0]);
+  const merged: [number, number][] = [];
+  for (const w of windows) {
+    const last = merged.at(-1);
+    if (last && w[0] <= last[1]) last[1] = Math.max(last[1], w[1]);
+    else merged.push([w[0], w[1]]);
+  }
+  return merged;
+}
+
+function overlap(windows: [number, number][], from: number, to: number): number {
   let ms = 0;
-  for (const e of log)
-    if (e.type === 'outage') ms += Math.max(0, Math.min(to, e.until) - Math.max(from, e.at));
+  for (const [a, b] of windows) ms += Math.max(0, Math.min(to, b) - Math.max(from, a));
   return ms;
 }
 
 /**
  * No session runs more than expiryToleranceMs past its expiresAt without the watch seeing it ended (the
- * watch's time, not the session's own endedAt; API server outages are not counted).
+ * watch's time, not the session's own endedAt), not counting time without an API server or without a leader.
  */
 export function checkEndedByExpiry(log: readonly ChaosEvent[], opts = DEFAULT_CHECK_OPTIONS): Violation[] {
   const { now } = endOf(log, opts);
   const ended = endedAt(log);
+  const blind = blindWindows(log, now);
   const expires = new Map<string, number>();
   // The deadline the session had when the watch last saw it running (or last saw it, if it never ended).
   for (const e of log)
@@ -146,7 +175,7 @@ export function checkEndedByExpiry(log: readonly ChaosEvent[], opts = DEFAULT_CH
   const out: Violation[] = [];
   for (const [session, expiresAt] of expires) {
     const seenEnded = ended.get(session) ?? now;
-    const late = seenEnded - expiresAt - outageWithin(log, expiresAt, seenEnded);
+    const late = seenEnded - expiresAt - overlap(blind, expiresAt, seenEnded);
     if (late > opts.expiryToleranceMs)
       out.push({
         invariant: 'ended-by-expiry',
@@ -160,30 +189,46 @@ export function checkEndedByExpiry(log: readonly ChaosEvent[], opts = DEFAULT_CH
   return out;
 }
 
-/** Never more admitted sessions of a project at once than its concurrency. */
+/**
+ * Never more admitted sessions of a project at once than its concurrency. The count is taken after each
+ * snapshot (the events of one list, which share their time), not between its events: a list that shows one
+ * session ended and another admitted shows one replacing the other.
+ */
 export function checkWithinConcurrency(log: readonly ChaosEvent[]): Violation[] {
   const concurrency = new Map<string, number>();
   const admitted = new Map<string, Set<string>>();
   const projectOf = new Map<string, string>();
   const out: Violation[] = [];
-  for (const e of log) {
+  const touched = new Map<string, string>(); // project -> a session of this snapshot
+  const count = (at: number) => {
+    for (const [project, session] of touched) {
+      const n = admitted.get(project)?.size ?? 0;
+      const limit = concurrency.get(project);
+      if (limit !== undefined && n > limit)
+        out.push({
+          invariant: 'within-concurrency',
+          at,
+          session,
+          detail: `${n} sessions of ${project} admitted at once, concurrency ${limit}`,
+        });
+    }
+    touched.clear();
+  };
+  for (const [i, e] of log.entries()) {
     if (e.type === 'project') concurrency.set(e.project, e.concurrency);
-    if (e.type !== 'session' && e.type !== 'session-deleted') continue;
-    const project = e.type === 'session' ? e.project : projectOf.get(e.session);
-    if (project === undefined) continue;
-    projectOf.set(e.session, project);
-    const set = admitted.get(project) ?? new Set<string>();
-    admitted.set(project, set);
-    if (e.type === 'session' && e.admitted && !e.ended) set.add(e.session);
-    else set.delete(e.session);
-    const limit = concurrency.get(project);
-    if (limit !== undefined && set.size > limit)
-      out.push({
-        invariant: 'within-concurrency',
-        at: e.at,
-        session: e.session,
-        detail: `${set.size} sessions of ${project} admitted at once, concurrency ${limit}`,
-      });
+    if (e.type === 'session' || e.type === 'session-deleted') {
+      const project = e.type === 'session' ? e.project : projectOf.get(e.session);
+      if (project !== undefined) {
+        projectOf.set(e.session, project);
+        const set = admitted.get(project) ?? new Set<string>();
+        admitted.set(project, set);
+        if (e.type === 'session' && e.admitted && !e.ended) {
+          set.add(e.session);
+          touched.set(project, e.session);
+        } else set.delete(e.session);
+      }
+    }
+    if (log[i + 1]?.at !== e.at) count(e.at);
   }
   return out;
 }

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -108,6 +108,11 @@ export async function startChaosWorld(opts: {
   const plane = await startControlPlane({ serviceCIDR: CHAOS_NETWORK.serviceCIDR });
   const cleanups: (() => Promise<void>)[] = [() => plane.stop()];
   const stop = async () => {
+    // The pods' logs go with the pods: keep a copy beside the run's other files.
+    const podLogs = path.join(STATE_DIR, CHAOS_NODE, 'logs');
+    await cp(podLogs, path.join(logDir, 'pod-logs'), { recursive: true, dereference: true }).catch(
+      () => undefined,
+    );
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
   try {
