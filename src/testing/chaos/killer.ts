@@ -23,7 +23,13 @@ export async function runKills(
   for (const k of kills) {
     const wait = startedAt + k.atMs - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const detail = await killOne(k, world, opts).catch((err: unknown) => `failed: ${String(err)}`);
+    // Nothing to kill (no browser pod right now, the node agent just restarted): look again for a while.
+    let detail = '';
+    for (let attempt = 0; attempt < 20; attempt++) {
+      detail = await killOne(k, world, opts).catch((err: unknown) => `failed: ${String(err)}`);
+      if (!detail.startsWith('skipped')) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
     if (detail.startsWith('skipped') || detail.startsWith('failed')) {
       skipped.push(`${k.target} at ${(k.atMs / 1000).toFixed(1)} s: ${detail}`);
       continue;
@@ -74,8 +80,16 @@ export async function runKills(
         return `node agent (pid ${pid}), started again as pid ${w.nodeAgent.pid()}`;
       }
       case 'apiserver': {
+        // Logged as it starts, open-ended, so that checks while it lasts know the API server is away.
+        const outage: Extract<ChaosEvent, { type: 'outage' }> = {
+          at: Date.now(),
+          type: 'outage',
+          until: Number.POSITIVE_INFINITY,
+        };
+        log.push(outage);
         const { downAt, upAt } = await w.plane.restartApiserver();
-        log.push({ at: downAt, type: 'outage', until: upAt });
+        outage.at = downAt;
+        outage.until = upAt;
         return `restarted (down ${((upAt - downAt) / 1000).toFixed(1)} s)`;
       }
     }
