@@ -92,7 +92,13 @@ export async function runClients(
       return;
     }
     // Let it expire; then a connect is refused (an error with a reason, checked like every other step).
-    await new Promise((r) => setTimeout(r, opts.timeoutSeconds * 1000 + 2000));
+    // The timeout counts from admission, which may be later than the create (a queued session): wait for the
+    // session's own expiresAt, as the gateway tells it.
+    const seen = await step(opts.stepDeadlineMs, () => bb.sessions.retrieve(session.id));
+    record(plan.client, session.id, 'retrieve', seen.result);
+    const expiresAt = seen.value?.expiresAt ? Date.parse(seen.value.expiresAt) : Number.NaN;
+    const until = Number.isNaN(expiresAt) ? Date.now() + opts.timeoutSeconds * 1000 : expiresAt;
+    await new Promise((r) => setTimeout(r, Math.max(0, until + 2000 - Date.now())));
     const late = await step(opts.stepDeadlineMs, async () => {
       const browser = await chromium.connectOverCDP(session.connectUrl, { timeout: 15_000 });
       await browser.close();
