@@ -40,10 +40,12 @@ async function step<T>(
     return { value: v as T, result: { outcome: 'ok' } };
   } catch (err) {
     const e = err as { status?: number; message?: string };
+    // Playwright puts the gateway's answer to the WebSocket upgrade in its message: "ws://… 410 Gone".
+    const upgrade = /WebSocket error: \S+ (\d{3}) /.exec(e.message ?? '')?.[1];
     return {
       result: {
         outcome: 'error',
-        status: typeof e.status === 'number' ? e.status : undefined,
+        status: typeof e.status === 'number' ? e.status : upgrade ? Number(upgrade) : undefined,
         message: e.message,
       },
     };
