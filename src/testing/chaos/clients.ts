@@ -96,7 +96,14 @@ export async function runClients(
     // Let it expire; then a connect is refused (an error with a reason, checked like every other step).
     // The timeout counts from admission, which may be later than the create (a queued session): wait for the
     // session's own expiresAt, as the gateway tells it.
-    const seen = await step(opts.stepDeadlineMs, () => bb.sessions.retrieve(session.id));
+    const seen = await step(opts.stepDeadlineMs, async () => {
+      // A session still queued has no deadline of its own yet.
+      for (;;) {
+        const got = await bb.sessions.retrieve(session.id);
+        if (got.status !== 'PENDING') return got;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    });
     record(plan.client, session.id, 'retrieve', seen.result);
     const expiresAt = seen.value?.expiresAt ? Date.parse(seen.value.expiresAt) : Number.NaN;
     const until = Number.isNaN(expiresAt) ? Date.now() + opts.timeoutSeconds * 1000 : expiresAt;
