@@ -74,17 +74,28 @@ export async function runClients(
     const session = created.value;
     if (!session) return;
     for (const [i, holdMs] of plan.connectionsMs.entries()) {
+      // Which part of the connection a hang is in: the upgrade, the page, or the close.
+      let phase = 'connectOverCDP';
       const connected = await step(opts.stepDeadlineMs, async () => {
         const browser = await chromium.connectOverCDP(session.connectUrl, { timeout: 15_000 });
         try {
+          phase = 'newPage';
           const page = await (browser.contexts()[0] ?? (await browser.newContext())).newPage();
+          phase = 'goto';
           await page.goto('about:blank');
+          phase = 'hold';
           await new Promise((r) => setTimeout(r, holdMs));
         } finally {
+          phase = 'close';
           await browser.close().catch(() => undefined);
         }
       });
-      record(plan.client, session.id, `connect ${i + 1}`, connected.result);
+      record(
+        plan.client,
+        session.id,
+        `connect ${i + 1}`,
+        connected.result.outcome === 'hang' ? { outcome: 'hang', message: `in ${phase}` } : connected.result,
+      );
     }
     if (plan.release) {
       const released = await step(opts.stepDeadlineMs, () =>

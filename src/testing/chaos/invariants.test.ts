@@ -83,7 +83,9 @@ describe('the chaos invariants', () => {
 
   it('ended-by-expiry: seen ended 1.5 s late, or never; API server outages do not count', () => {
     const late = [s(0, 'a', { expiresAt: T + 1000 }), s(2500, 'a', { ended: true, endReason: 'Expired' })];
-    expect(checkEndedByExpiry(late).map((v) => v.detail)).toEqual(['seen ended 1.5 s after expiresAt']);
+    expect(checkEndedByExpiry(late).map((v) => v.detail)).toEqual([
+      'seen ended (Expired) 1.5 s after expiresAt',
+    ]);
     const never = [s(0, 'a', { expiresAt: T + 1000 }), end(5000)];
     expect(checkEndedByExpiry(never).map((v) => v.detail)).toEqual(['still not ended 4.0 s after expiresAt']);
     const outage: ChaosEvent = { at: T + 1200, type: 'outage', until: T + 2400 };
@@ -103,7 +105,7 @@ describe('the chaos invariants', () => {
     expect(checkEndedByExpiry([kill, renewed(5500), ...late])).toEqual([]);
     // A leader from 3.0 s on: 3.0 s late.
     expect(checkEndedByExpiry([kill, renewed(3000), ...late]).map((v) => v.detail)).toEqual([
-      'seen ended 3.0 s after expiresAt',
+      'seen ended (Expired) 3.0 s after expiresAt',
     ]);
     // A gateway kill leaves the leader be.
     const gateway: ChaosEvent = { ...kill, target: 'gateway' } as ChaosEvent;

@@ -167,6 +167,10 @@ export function checkEndedByExpiry(log: readonly ChaosEvent[], opts = DEFAULT_CH
   const { now } = endOf(log, opts);
   const ended = endedAt(log);
   const blind = blindWindows(log, now);
+  const reasons = new Map<string, string>();
+  for (const e of log)
+    if (e.type === 'session' && e.ended && e.endReason && !reasons.has(e.session))
+      reasons.set(e.session, e.endReason);
   const expires = new Map<string, number>();
   // The deadline the session had when the watch last saw it running (or last saw it, if it never ended).
   for (const e of log)
@@ -182,7 +186,7 @@ export function checkEndedByExpiry(log: readonly ChaosEvent[], opts = DEFAULT_CH
         at: expiresAt + opts.expiryToleranceMs,
         session,
         detail: ended.has(session)
-          ? `seen ended ${(late / 1000).toFixed(1)} s after expiresAt`
+          ? `seen ended${reasons.get(session) ? ` (${reasons.get(session)})` : ''} ${(late / 1000).toFixed(1)} s after expiresAt`
           : `still not ended ${(late / 1000).toFixed(1)} s after expiresAt`,
       });
   }
@@ -271,7 +275,7 @@ export function checkClientActionable(log: readonly ChaosEvent[]): Violation[] {
         invariant: 'client-actionable',
         at: e.at,
         session: e.session,
-        detail: `client ${e.client} ${e.step}: no answer (hang)`,
+        detail: `client ${e.client} ${e.step}: no answer (hang${e.message ? ` ${e.message}` : ''})`,
       });
     else if (!e.message?.trim())
       out.push({
