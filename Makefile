@@ -20,6 +20,12 @@ test: tools build ## Lint, check generated files, and run every test: unit, chro
 unit: node_modules ## Run the unit tests only (*.test.ts under src/: seconds, any user, no cluster)
 	npx vitest run --project unit
 
+# Not part of test (a short run with a fixed seed is: e2e/chaos.test.ts). Its own cluster and node agent, but the
+# cluster project's global setup starts the suite's too: hence the machine-wide lock.
+.PHONY: chaos
+chaos: tools build ## Chaos run at full size (CHAOS_SEED, CHAOS_SESSIONS=300, CHAOS_KILLS=30, CHAOS_MINUTES=15; needs root)
+	CHAOS_FULL=1 flock /tmp/bf-cluster.lock npx vitest run --project cluster e2e/chaos.test.ts
+
 .PHONY: bench
 bench: tools build ## Run the benchmarks in bench/ (not part of test; needs root) and print their tables
 	npx tsc -p tsconfig.bench.json

@@ -1,6 +1,6 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pinoPretty from 'pino-pretty';
 import { stringify } from 'yaml';
@@ -14,32 +14,35 @@ import {
   seedProject,
   startLocalControlPlane,
 } from './stack.js';
+import { type SupervisedChild, supervise } from './supervisor.js';
 
 /**
  * `make dev`: the whole product on this machine. A local control plane, the node agent (browser pods run as
  * real processes), the operator and, once built, the gateway — each browserfleet process as its own OS
- * process, configured as the chart would configure it. Ctrl-C stops everything.
+ * process, configured as the chart would configure it. A child that exits is restarted with backoff, as a
+ * Deployment's container would be (supervisor.ts), so a crash can be watched here; Ctrl-C stops everything.
+ * Each child's current pid is in .dev/pids/<name>.pid (for tests that kill one).
  */
 const DEV_DIR = path.join(repoRoot, '.dev');
 const LOGS = path.join(DEV_DIR, 'logs');
+const PIDS = path.join(DEV_DIR, 'pids');
 const REPORT_PORT = 8082;
 const GATEWAY_PORT = Number(process.env['BF_DEV_GATEWAY_PORT'] ?? 8080);
 
 async function main(): Promise<void> {
   mkdirSync(LOGS, { recursive: true });
+  rmSync(PIDS, { recursive: true, force: true });
+  mkdirSync(PIDS, { recursive: true });
   const t0 = Date.now();
   const plane = await startLocalControlPlane(DEV_NETWORK);
-  const children: ChildProcess[] = [];
+  const children: SupervisedChild[] = [];
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     console.log('\nstopping browserfleet dev…');
     // The node agent last: it stops the browser pods the operator is deleting.
-    for (const c of [...children].reverse()) {
-      c.kill('SIGTERM');
-      await new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)));
-    }
+    for (const c of [...children].reverse()) await c.stop();
     await plane.stop();
     console.log('stopped.');
     process.exit(code);
@@ -61,24 +64,33 @@ async function main(): Promise<void> {
 
   const env = { ...process.env, BF_KUBECONFIG: plane.kubeconfigPath, BF_SESSION_KEY: sessionKey };
   const run = (name: string, args: string[], extraEnv: Record<string, string>) => {
-    const log = createWriteStream(path.join(LOGS, `${name}.log`));
-    const child = spawn(
-      'setpriv',
-      ['--pdeathsig', 'TERM', '--', process.execPath, path.join(repoRoot, 'dist/main.js'), ...args],
-      {
-        env: { ...env, ...extraEnv },
-        stdio: ['ignore', 'pipe', 'pipe'],
+    const logFile = path.join(LOGS, `${name}.log`);
+    // One log file per child across its restarts; the processes log JSON lines, as in a cluster, and make
+    // dev's log files are for people to read.
+    const pretty = pinoPretty({
+      colorize: false,
+      translateTime: 'SYS:HH:MM:ss.l',
+      destination: createWriteStream(logFile),
+    });
+    const child = supervise({
+      name,
+      start: () =>
+        spawn(
+          'setpriv',
+          ['--pdeathsig', 'TERM', '--', process.execPath, path.join(repoRoot, 'dist/main.js'), ...args],
+          { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] },
+        ),
+      onStart: (proc) => {
+        // setpriv execs the program: the pid is Node's own.
+        writeFileSync(path.join(PIDS, `${name}.pid`), String(proc.pid ?? ''));
+        proc.stdout?.pipe(pretty, { end: false });
+        proc.stderr?.pipe(pretty, { end: false });
       },
-    );
-    // The processes log JSON lines, as in a cluster; make dev's log files are for people to read.
-    const pretty = pinoPretty({ colorize: false, translateTime: 'SYS:HH:MM:ss.l', destination: log });
-    child.stdout?.pipe(pretty);
-    child.stderr?.pipe(pretty);
-    child.once('exit', (code) => {
-      if (!stopping) {
-        console.error(`${name} exited with code ${code}; see ${path.join(LOGS, `${name}.log`)}`);
-        void stop(1);
-      }
+      log: (message) => {
+        const line = `${new Date().toISOString()} ${message}; see ${logFile}`;
+        console.error(line);
+        pretty.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: message })}\n`);
+      },
     });
     children.push(child);
   };

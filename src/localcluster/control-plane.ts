@@ -33,6 +33,11 @@ export interface ControlPlane {
   phases: Record<string, number>;
   /** A kubeconfig for another identity, for RBAC tests and least-privilege components. */
   writeKubeconfig(user: string, groups: string[]): Promise<string>;
+  /**
+   * Kills kube-apiserver (SIGKILL, as a crash) and starts it again on the same port and store; resolves once it
+   * is ready, with when it went down and when it answered again. Clients see it gone in between.
+   */
+  restartApiserver(): Promise<{ downAt: number; upAt: number }>;
   stop(): Promise<void>;
 }
 
@@ -101,18 +106,19 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await waitFor('etcd', () => httpOk(`http://127.0.0.1:${etcdClient}/health`), procs);
 
     const server = `https://127.0.0.1:${apiPort}`;
-    procs.push(
+    const startApiserver = () =>
       supervise(
         'kube-apiserver',
         dir,
         tool('kube-apiserver'),
         apiserverArgs(pki, apiPort, etcdClient, server, formatCidr(range)),
-      ),
-    );
+      );
+    procs.push(startApiserver());
     const admin = await createClientCert(dir, 'admin', 'admin', ['system:masters']);
     const kubeconfigPath = path.join(dir, 'admin.kubeconfig');
     await writeFile(kubeconfigPath, await kubeconfig(server, pki.caCert, admin.cert, admin.key, 'admin'));
-    await waitFor('kube-apiserver', () => httpsOk(`${server}/readyz`, pki.caCert, admin), procs);
+    const apiserverReady = () => httpsOk(`${server}/readyz`, pki.caCert, admin);
+    await waitFor('kube-apiserver', apiserverReady, procs);
 
     if (opts.withControllers !== false) {
       const common = [
@@ -153,6 +159,17 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         const file = path.join(dir, `${safe}.kubeconfig`);
         await writeFile(file, await kubeconfig(server, pki.caCert, c.cert, c.key, safe));
         return file;
+      },
+      async restartApiserver() {
+        const i = procs.findIndex((p) => p.name === 'kube-apiserver');
+        const old = procs[i];
+        if (!old || stopped) throw new Error('the control plane has no running kube-apiserver');
+        const downAt = Date.now();
+        old.killSync();
+        await old.exited;
+        procs[i] = startApiserver();
+        await waitReady('kube-apiserver', apiserverReady, procs);
+        return { downAt, upAt: Date.now() };
       },
       stop,
     };
