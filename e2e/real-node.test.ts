@@ -59,6 +59,8 @@ describe.skipIf(!inject('localControlPlane') || inject('podNetworkHostIP') === '
   const browsers: Browser[] = [];
 
   beforeAll(async () => {
+    // A run killed outright (SIGKILL: no afterAll, no exit hook) left its node up; up refuses to start over it.
+    execFileSync('bash', [`${repoRoot}/hack/real-node.sh`, 'down', STATE_DIR], { stdio: 'ignore' });
     before = hostSnapshot();
     node = await startRealNode({
       stateDir: STATE_DIR,
