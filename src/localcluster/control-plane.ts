@@ -101,17 +101,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     await waitFor('etcd', () => httpOk(`http://127.0.0.1:${etcdClient}/health`), procs);
 
     const server = `https://127.0.0.1:${apiPort}`;
-    // The apiserver's identity towards kubelets (logs, exec, port-forward): a kubelet trusts the cluster CA for
-    // clients and asks the apiserver (webhook authorization) whether this user may; system:masters may.
-    const kubeletClient = await createClientCert(dir, 'kubelet-client', 'kube-apiserver-kubelet-client', [
-      'system:masters',
-    ]);
     procs.push(
       supervise(
         'kube-apiserver',
         dir,
         tool('kube-apiserver'),
-        apiserverArgs(pki, kubeletClient, apiPort, etcdClient, server, formatCidr(range)),
+        apiserverArgs(pki, apiPort, etcdClient, server, formatCidr(range)),
       ),
     );
     const admin = await createClientCert(dir, 'admin', 'admin', ['system:masters']);
@@ -169,7 +164,6 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
 function apiserverArgs(
   pki: Pki,
-  kubeletClient: { cert: string; key: string },
   port: number,
   etcdPort: number,
   server: string,
@@ -186,8 +180,8 @@ function apiserverArgs(
     `--service-account-key-file=${pki.saPub}`,
     `--service-account-signing-key-file=${pki.saKey}`,
     `--service-cluster-ip-range=${serviceCIDR}`,
-    `--kubelet-client-certificate=${kubeletClient.cert}`,
-    `--kubelet-client-key=${kubeletClient.key}`,
+    `--kubelet-client-certificate=${pki.kubeletClientCert}`,
+    `--kubelet-client-key=${pki.kubeletClientKey}`,
     // A real node's name does not resolve on this machine; its InternalIP (the node's bridge address) does.
     '--kubelet-preferred-address-types=InternalIP,Hostname',
     '--authorization-mode=Node,RBAC',
