@@ -11,7 +11,9 @@ dev: tools build ## Run the whole product locally: control plane, node agent, op
 	node dist/dev/main.js
 
 .PHONY: test
-test: tools build ## Lint, check generated files, and run every test: unit, chrome, cluster (needs root)
+# images: e2e/real-node.test.ts runs the operator's pods from them on a real kubelet (podman's cache makes an
+# unchanged tree a few seconds; the app image rebuilds when src/ changed).
+test: tools build images ## Lint, check generated files, and run every test: unit, chrome, cluster (needs root)
 	$(MAKE) --no-print-directory lint verify
 	npx vitest run
 

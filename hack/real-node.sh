@@ -11,7 +11,11 @@
 # (10.123.0.0/16, a /16 whose first address becomes the node's IP on the bridge), BF_NODE_CLUSTER_DNS
 # (10.96.0.10), BF_NODE_IMAGES (images to copy from podman; default the chart's two at package.json's version),
 # BF_NODE_IMAGE_STORE (containerd's root, kept across runs so an image is copied only when podman's differs;
-# default ~/.cache/browserfleet/node-images/<name>; empty: under <state-dir>, gone at down).
+# default ~/.cache/browserfleet/node-images/<name>; empty: under <state-dir>, gone at down), BF_NODE_LABELS and
+# BF_NODE_TAINTS (the kubelet's --node-labels and --register-with-taints: set as the node registers, so no pod is
+# scheduled onto it before they hold), BF_NODE_KUBE_PROXY (1; 0 runs none: kube-proxy programs every Service of
+# the cluster into this machine's iptables, which another agent serving the same cluster's Services, such as
+# localnode's service proxy, would then lose to it).
 # Needs root, `make tools` and `make images`. One node per machine: the kubelet's port, its kubepods cgroups and
 # the KUBE-* chains are machine-wide.
 #
@@ -19,7 +23,8 @@
 # --kubelet-client-key with a client certificate of the cluster CA (the kubelet trusts the kubeconfig's CA for
 # clients and asks the apiserver to authorize them), and --kubelet-preferred-address-types=InternalIP (the node's
 # name does not resolve). The kubelet's and kube-proxy's own certificates come from the CSR API, so kube-controller-
-# manager must run with --cluster-signing-cert-file/--cluster-signing-key-file.
+# manager must run with --cluster-signing-cert-file/--cluster-signing-key-file. src/localcluster/control-plane.ts
+# does all of this.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
@@ -120,6 +125,10 @@ up() {
     [[ -x "$b" ]] || { log "$b is missing: run make images (it installs runc and containernetworking-plugins)"; exit 2; }
   done
   [[ "$name" =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || { log "BF_NODE_NAME must be a DNS label, not '$name'"; exit 2; }
+  labels="${BF_NODE_LABELS:-}" taints="${BF_NODE_TAINTS:-}" kube_proxy="${BF_NODE_KUBE_PROXY:-1}"
+  [[ "$kube_proxy" == 0 || "$kube_proxy" == 1 ]] || { log "BF_NODE_KUBE_PROXY must be 0 or 1, not '$kube_proxy'"; exit 2; }
+  [[ "$labels" =~ ^[^[:space:]]*$ ]] || { log "BF_NODE_LABELS must be key=value,... without spaces, not '$labels'"; exit 2; }
+  [[ "$taints" =~ ^[^[:space:]]*$ ]] || { log "BF_NODE_TAINTS must be key=value:Effect,... without spaces, not '$taints'"; exit 2; }
   if [[ -f "$state/host/node" ]]; then
     log "a node was brought up from $state and not taken down: run '$0 down $state' first"; exit 2
   fi
@@ -260,15 +269,24 @@ imageGCLowThresholdPercent: 98
 EOF
   start_daemon kubelet "$BF_TOOLS_BIN/kubelet" --config="$state/kubelet/config.yaml" \
     --kubeconfig="$state/kubelet/kubeconfig" --root-dir="$state/kubelet/root" --cert-dir="$state/kubelet/pki" \
-    --hostname-override="$name" --node-ip="$node_ip"
+    --hostname-override="$name" --node-ip="$node_ip" ${labels:+--node-labels="$labels"} \
+    ${taints:+--register-with-taints="$taints"}
   wait_until 90 "node $name Ready" bash -c "[[ \"\$(\"$BF_TOOLS_BIN/kubectl\" --kubeconfig '$state/admin.kubeconfig' \
     get node '$name' -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}')\" == True ]]" || {
     tail -20 "$state/logs/kubelet.log"; exit 1; }
   log "kubelet: node $name Ready in $(since "$t0")"
   restore_sysctls
 
+  if [[ "$kube_proxy" == 1 ]]; then start_kube_proxy; else log "no kube-proxy (BF_NODE_KUBE_PROXY=0)"; fi
+  printf '{"name": "%s", "ip": "%s", "podCIDR": "%s", "bridge": "%s", "kubeletKubeconfig": "%s"}\n' \
+    "$name" "$node_ip" "$cidr" "$bridge" "$state/kubelet/kubeconfig" > "$state/node.json"
+  log "node $name up in $(since "$t_all"): IP $node_ip, pods $cidr on $bridge, state $state"
+}
+
+start_kube_proxy() {
+  local t0 proxy_healthz
   t0=$(now_ms)
-  local proxy_healthz; proxy_healthz="$(free_port)"
+  proxy_healthz="$(free_port)"
   # The conntrack and localhost-nodeport flags keep kube-proxy from changing machine-wide sysctls.
   start_daemon kube-proxy "$BF_TOOLS_BIN/kube-proxy" --kubeconfig="$state/kube-proxy/kubeconfig" \
     --hostname-override="$name" --proxy-mode=iptables --cluster-cidr="$cidr" \
@@ -277,9 +295,6 @@ EOF
     --metrics-bind-address="127.0.0.1:$(free_port)"
   wait_until 30 kube-proxy curl -sf "http://127.0.0.1:$proxy_healthz/healthz" || { tail -20 "$state/logs/kube-proxy.log"; exit 1; }
   log "kube-proxy ready in $(since "$t0")"
-  printf '{"name": "%s", "ip": "%s", "podCIDR": "%s", "bridge": "%s", "kubeletKubeconfig": "%s"}\n' \
-    "$name" "$node_ip" "$cidr" "$bridge" "$state/kubelet/kubeconfig" > "$state/node.json"
-  log "node $name up in $(since "$t_all"): IP $node_ip, pods $cidr on $bridge, state $state"
 }
 
 # Puts back the sysctls the kubelet changed at its start (vm.overcommit_memory, kernel.panic, ...).
@@ -332,8 +347,10 @@ down() {
       >/dev/null 2>&1 || true
     wait_until 30 "the node's pods to stop" bash -c "[[ -z \"\$('$BF_TOOLS_BIN/ctr' --address '$sock' -n k8s.io tasks ls -q)\" ]]" || true
   fi
-  stop_pid_file "$state/run/kube-proxy.pid"
-  [[ ! -x "$BF_TOOLS_BIN/kube-proxy" ]] || "$BF_TOOLS_BIN/kube-proxy" --cleanup >>"$state/logs/kube-proxy.log" 2>&1 || true
+  if [[ -f "$state/run/kube-proxy.pid" ]]; then
+    stop_pid_file "$state/run/kube-proxy.pid"
+    [[ ! -x "$BF_TOOLS_BIN/kube-proxy" ]] || "$BF_TOOLS_BIN/kube-proxy" --cleanup >>"$state/logs/kube-proxy.log" 2>&1 || true
+  fi
   stop_pid_file "$state/run/kubelet.pid"
   if [[ -n "$name" ]]; then kubectl_ --request-timeout=3s delete node "$name" >/dev/null 2>&1 || true; fi
   # Whatever the kubelet left: tasks are killed, then containers and sandboxes removed.

@@ -197,6 +197,10 @@ function apiserverArgs(
     `--service-account-key-file=${pki.saPub}`,
     `--service-account-signing-key-file=${pki.saKey}`,
     `--service-cluster-ip-range=${serviceCIDR}`,
+    `--kubelet-client-certificate=${pki.kubeletClientCert}`,
+    `--kubelet-client-key=${pki.kubeletClientKey}`,
+    // A real node's name does not resolve on this machine; its InternalIP (the node's bridge address) does.
+    '--kubelet-preferred-address-types=InternalIP,Hostname',
     '--authorization-mode=Node,RBAC',
     '--allow-privileged=true',
     // A loopback advertise address fails Endpoints validation for the `kubernetes` Service.

@@ -12,6 +12,12 @@ export interface Pki {
   serverKey: string;
   saKey: string;
   saPub: string;
+  /**
+   * The apiserver's identity towards kubelets (logs, exec, port-forward): a kubelet trusts the cluster CA for
+   * clients and asks the apiserver (webhook authorization) whether this user may; system:masters may.
+   */
+  kubeletClientCert: string;
+  kubeletClientKey: string;
 }
 
 async function openssl(args: string[], cwd: string): Promise<void> {
@@ -54,6 +60,9 @@ export async function createPki(dir: string, kubernetesServiceIP = '10.96.0.1'):
   await signed('server', '/CN=kube-apiserver', 'server.ext', dir);
   await openssl(['genrsa', '-out', 'sa.key', '2048'], dir);
   await openssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir);
+  const kubeletClient = await createClientCert(dir, 'kubelet-client', 'kube-apiserver-kubelet-client', [
+    'system:masters',
+  ]);
   return {
     caCert: p('ca.crt'),
     caKey: p('ca.key'),
@@ -61,6 +70,8 @@ export async function createPki(dir: string, kubernetesServiceIP = '10.96.0.1'):
     serverKey: p('server.key'),
     saKey: p('sa.key'),
     saPub: p('sa.pub'),
+    kubeletClientCert: kubeletClient.cert,
+    kubeletClientKey: kubeletClient.key,
   };
 }
 

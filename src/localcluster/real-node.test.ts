@@ -27,6 +27,22 @@ describe('realNodeEnv', () => {
     expect(realNodeEnv({ ...base, imageStore: '/var/cache/node-a' })).toEqual({
       BF_NODE_IMAGE_STORE: '/var/cache/node-a',
     });
+    expect(
+      realNodeEnv({
+        ...base,
+        labels: { 'topology.kubernetes.io/region': 'real-node', tier: '' },
+        taints: [
+          { key: 'browserfleet.dev/real-node', value: 'true', effect: 'NoSchedule' },
+          { key: 'dedicated', effect: 'NoExecute' },
+        ],
+        kubeProxy: false,
+      }),
+    ).toEqual({
+      BF_NODE_LABELS: 'topology.kubernetes.io/region=real-node,tier=',
+      BF_NODE_TAINTS: 'browserfleet.dev/real-node=true:NoSchedule,dedicated:NoExecute',
+      BF_NODE_KUBE_PROXY: '0',
+    });
+    expect(realNodeEnv({ ...base, kubeProxy: true })).toEqual({ BF_NODE_KUBE_PROXY: '1' });
   });
 
   it.each([
@@ -41,6 +57,10 @@ describe('realNodeEnv', () => {
     [{ images: [] }, /images/],
     [{ images: ['two words'] }, /images/],
     [{ imageStore: 'cache' }, /imageStore/],
+    [{ labels: { 'a b': 'x' } }, /labels/],
+    [{ labels: { region: 'a,b' } }, /labels/],
+    [{ taints: [{ key: 'k', value: 'v:NoSchedule', effect: 'NoSchedule' as const }] }, /taints/],
+    [{ taints: [{ key: 'k', effect: 'Sometimes' as 'NoSchedule' }] }, /effect/],
   ])('refuses %o naming the field', (bad, message) => {
     expect(() => realNodeEnv({ ...base, ...bad })).toThrow(message);
   });

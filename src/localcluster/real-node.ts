@@ -26,6 +26,18 @@ export interface RealNodeOptions {
    * ~/.cache/browserfleet/node-images/<name>; '' keeps it under stateDir, removed by stop()). Absolute.
    */
   imageStore?: string;
+  /** Labels the node registers with (the kubelet's --node-labels), e.g. a region sessions select. */
+  labels?: Record<string, string>;
+  /**
+   * Taints the node registers with (--register-with-taints), so that only pods which tolerate them are ever
+   * scheduled onto it, from its first moment on.
+   */
+  taints?: { key: string; value?: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' }[];
+  /**
+   * Run kube-proxy (default true). Off where another agent already serves the cluster's Services on this
+   * machine (localnode's service proxy): kube-proxy would program every Service into the host's iptables too.
+   */
+  kubeProxy?: boolean;
 }
 
 /** What hack/real-node.sh wrote to <stateDir>/node.json once the node was Ready. */
@@ -46,6 +58,9 @@ export interface RealNode extends RealNodeInfo {
 }
 
 const SCRIPT = path.join(repoRoot, 'hack/real-node.sh');
+/** An optional DNS-subdomain prefix and a name (the apiserver's rule for label keys). */
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
 
 /**
  * The environment hack/real-node.sh reads, from options checked here so a bad one is refused with its name
@@ -105,6 +120,34 @@ export function realNodeEnv(opts: RealNodeOptions): Record<string, string> {
     }
     env['BF_NODE_IMAGE_STORE'] = opts.imageStore;
   }
+  if (opts.labels !== undefined) {
+    env['BF_NODE_LABELS'] = Object.entries(opts.labels)
+      .map(([k, v]) => {
+        if (!LABEL_KEY.test(k) || !LABEL_VALUE.test(v)) {
+          throw new Error(
+            `labels must be Kubernetes label keys and values, not ${JSON.stringify({ [k]: v })}`,
+          );
+        }
+        return `${k}=${v}`;
+      })
+      .join(',');
+  }
+  if (opts.taints !== undefined) {
+    env['BF_NODE_TAINTS'] = opts.taints
+      .map((t) => {
+        if (!LABEL_KEY.test(t.key) || (t.value !== undefined && !LABEL_VALUE.test(t.value))) {
+          throw new Error(`taints must have label-like keys and values, not ${JSON.stringify(t)}`);
+        }
+        if (!['NoSchedule', 'PreferNoSchedule', 'NoExecute'].includes(t.effect)) {
+          throw new Error(
+            `taints' effect must be NoSchedule, PreferNoSchedule or NoExecute, not "${t.effect}"`,
+          );
+        }
+        return `${t.key}${t.value !== undefined ? `=${t.value}` : ''}:${t.effect}`;
+      })
+      .join(',');
+  }
+  if (opts.kubeProxy !== undefined) env['BF_NODE_KUBE_PROXY'] = opts.kubeProxy ? '1' : '0';
   return env;
 }
 
