@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
+import { type BrowserSession, isTerminal, sessionKey } from '../api/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/log.js';
 import { pipeWebSockets } from '../shared/ws/ws-pipe.js';
@@ -19,6 +20,11 @@ import { refuseUpgrade } from './upgrade-response.js';
 
 export interface CdpProxyDeps extends ConnectAuthDeps {
   connectWaitMs: number;
+  /**
+   * How often each upstream (sidecar) socket is pinged; a ping still unanswered at the next one means the pod
+   * is gone without a FIN or RST (its network namespace removed), and the connection is closed.
+   */
+  upstreamPingMs: number;
   metrics: GatewayMetrics;
   log: Logger;
   clock: Clock;
@@ -29,6 +35,17 @@ export interface CdpProxy {
   handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, url: URL): void;
   /** Closes every proxied connection with 1001 and waits for both legs. */
   close(): Promise<void>;
+}
+
+/** The close code a client gets when its session ends while it is connected (4000 + HTTP 410 Gone). */
+export const SESSION_ENDED_CLOSE = 4410;
+/** The close code a client gets when the browser's pod stopped answering pings. */
+export const BROWSER_GONE_CLOSE = 1011;
+
+/** The close reason naming why the session ended; a close reason is at most 123 bytes. */
+export function sessionEndedReason(s: BrowserSession | undefined): string {
+  const why = s ? (s.status?.endReason ?? s.status?.phase ?? 'ended') : 'Deleted';
+  return `session ended: ${why}`.slice(0, 123);
 }
 
 const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -57,7 +74,48 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
   });
   const open = new Set<WebSocket>();
   const pipes = new Set<Promise<unknown>>();
+  /** Open client sockets by session key (namespace/name), to close them when the session ends. */
+  const bySession = new Map<string, Set<WebSocket>>();
+  /** Each open client's upstream, and the upstreams whose last ping is unanswered. */
+  const upstreams = new Map<WebSocket, WebSocket>();
+  const awaitingPong = new WeakSet<WebSocket>();
   let closing = false;
+
+  const closeClient = (client: WebSocket, code: number, reason: string) => {
+    if (client.readyState !== WebSocket.OPEN) return;
+    client.close(code, reason);
+    // A client that never answers the close frame must not hold the connection open.
+    setTimeout(() => client.terminate(), 2000).unref();
+  };
+
+  // The cache sees the end before (or without) the pod's sockets closing: a deleted pod's network namespace
+  // sends no FIN, so the end is told to the client here rather than by the upstream.
+  deps.cache.onChange((s) => {
+    const key = sessionKey(s);
+    const clients = bySession.get(key);
+    if (!clients) return;
+    const latest = deps.cache.cached({ namespace: s.metadata.namespace ?? '', name: s.metadata.name ?? '' });
+    if (latest && !isTerminal(latest)) return;
+    const reason = sessionEndedReason(latest ?? (isTerminal(s) ? s : undefined));
+    for (const client of clients) closeClient(client, SESSION_ENDED_CLOSE, reason);
+  });
+
+  const pingTimer = setInterval(() => {
+    for (const client of open) {
+      const upstream = upstreams.get(client);
+      if (!upstream) continue;
+      // A paused upstream (back-pressure) does not read its pong; it is not counted against it.
+      if (upstream.isPaused) continue;
+      if (awaitingPong.has(upstream)) {
+        closeClient(client, BROWSER_GONE_CLOSE, 'the browser stopped answering');
+        upstream.terminate();
+        continue;
+      }
+      awaitingPong.add(upstream);
+      upstream.ping();
+    }
+  }, deps.upstreamPingMs);
+  pingTimer.unref();
 
   async function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, url: URL): Promise<void> {
     const path = sidecarPath(url.pathname);
@@ -97,6 +155,18 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
       }
       wss.handleUpgrade(req, socket, head, (client) => {
         open.add(client);
+        const key = sessionKey(session);
+        const ofSession = bySession.get(key) ?? new Set<WebSocket>();
+        ofSession.add(client);
+        bySession.set(key, ofSession);
+        upstreams.set(client, upstream);
+        upstream.on('pong', () => awaitingPong.delete(upstream));
+        // The session may have ended while the upgrade was under way: the watch event has passed already.
+        const now = deps.cache.cached({
+          namespace: session.metadata.namespace ?? '',
+          name: session.metadata.name ?? '',
+        });
+        if (!now || isTerminal(now)) closeClient(client, SESSION_ENDED_CLOSE, sessionEndedReason(now));
         deps.metrics.openConnections.inc({ kind: 'cdp' });
         deps.metrics.connects.inc({ kind: 'cdp', outcome: 'ok' });
         deps.log.info('CDP client connected', {
@@ -106,6 +176,9 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
         });
         const piped = pipeWebSockets(client, upstream).then((closed) => {
           open.delete(client);
+          upstreams.delete(client);
+          ofSession.delete(client);
+          if (ofSession.size === 0) bySession.delete(key);
           pipes.delete(piped);
           deps.metrics.openConnections.dec({ kind: 'cdp' });
           deps.log.info('CDP client disconnected', {
@@ -142,6 +215,7 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
     },
     async close() {
       closing = true;
+      clearInterval(pingTimer);
       for (const client of open) {
         client.close(1001, 'gateway shutting down');
         setTimeout(() => client.terminate(), 2000).unref();

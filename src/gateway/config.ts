@@ -41,6 +41,11 @@ const fields = z.strictObject({
   releaseWaitMs: intIn(0, 25_000).default(5000),
   /** Longest a CDP connect waits for a starting (or queued) session to become Running. */
   connectWaitMs: intIn(0, 600_000).default(60_000),
+  /**
+   * How often a proxied CDP connection's pod side is pinged; one left unanswered until the next ping closes the
+   * connection (a deleted pod sends no FIN, and the client would otherwise wait for its own timeout).
+   */
+  upstreamPingMs: intIn(100, 600_000).default(5000),
   /** Largest request body accepted. */
   maxBodyBytes: intIn(1024, 16 * 1024 * 1024).default(64 * 1024),
   /** SDK region name → spec.region (a node label value); empty = single region, nothing enforced. */

@@ -76,6 +76,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     cache,
     sessions,
     connectWaitMs: config.connectWaitMs,
+    upstreamPingMs: config.upstreamPingMs,
     metrics,
     log,
     clock,

@@ -19,6 +19,11 @@ export class SessionCache {
     });
   }
 
+  /** Calls `handler` with every session the watch adds, changes or deletes (deleted: no longer cached). */
+  onChange(handler: (s: BrowserSession) => void): void {
+    this.informer.onChange(handler);
+  }
+
   cached(ref: SessionRef): BrowserSession | undefined {
     return this.informer.get(ref.name, ref.namespace);
   }
