@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SessionPhase } from '../../api/index.js';
 import { iso, project, running, session, T0 } from '../../testing/fixtures.js';
+import { thrownBy } from '../../testing/thrown.js';
 import { ApiError } from '../errors.js';
 import {
   browserbaseStatus,
@@ -16,15 +17,7 @@ import {
 const proj = project({ maxTimeout: 3600, defaultTimeout: 300 }, 'default');
 const ctx = { project: proj, regions: {} };
 
-function errorOf(fn: () => unknown): ApiError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error('did not throw');
-}
+const errorOf = (fn: () => unknown): ApiError => thrownBy(fn, ApiError);
 
 describe('browserbaseStatus (the decided wire mapping)', () => {
   it.each<[SessionPhase | undefined, string]>([

@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { project } from '../../testing/fixtures.js';
 import { deeplyNested, fuzzParams } from '../../testing/fuzz.js';
+import { thrownBy } from '../../testing/thrown.js';
 import { ApiError } from '../errors.js';
 import {
   BB_BROWSER_SETTINGS_FIELDS,
@@ -20,15 +21,7 @@ import { parseMetadataQuery, QueryError } from './metadata-query.js';
 const proj = project({ maxTimeout: 3600, defaultTimeout: 300 }, 'default');
 const ctx = { project: proj, regions: {} };
 
-function errorOf(fn: () => unknown): ApiError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error('did not throw');
-}
+const errorOf = (fn: () => unknown): ApiError => thrownBy(fn, ApiError);
 
 // The lists must equal the pinned SDKs' own types: the compiler fails here when an SDK upgrade adds a field.
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
