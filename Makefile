@@ -6,9 +6,11 @@ export BF_TOOLS_BIN := $(shell bash -c 'source hack/tools-env.sh && echo $$BF_TO
 
 ##@ Everyday
 
+# images: browser pods run browserfleet/chrome and browserfleet/browserfleet (the sidecar) on make dev's real node.
+# WATCH=0 turns the dev loop off (a saved change of src/ compiled and brought to what runs it).
 .PHONY: dev
-dev: tools build ## Run the whole product locally: control plane, node agent, operator, gateway
-	node dist/dev/main.js
+dev: tools build images ## Run the whole product locally: control plane, a real node, operator, gateway (needs root)
+	node dist/dev/main.js $(if $(filter 0,$(WATCH)),,--watch)
 
 .PHONY: test
 # images: e2e/real-node.test.ts runs the operator's pods from them on a real kubelet (podman's cache makes an

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { BrowserProject } from '../api/index.js';
 import { type ControlPlane, freePorts, startControlPlane } from '../localcluster/control-plane.js';
@@ -33,7 +34,7 @@ function localNetwork(podCIDR: string, bridge: string, serviceCIDR: string): Loc
   return { podCIDR, hostIP: intToIp(parseCidr(podCIDR).network + 1), bridge, serviceCIDR };
 }
 
-/** `make dev`'s network (the node agent's and the control plane's defaults). */
+/** `make dev`'s network: its real node's pod range and bridge, and the control plane's Service range. */
 export const DEV_NETWORK = localNetwork('10.244.0.0/16', 'bf0', '10.96.0.0/16');
 /**
  * The benchmarks' network: make dev's addresses on a bridge of their own. Both cannot run at once (the
@@ -42,6 +43,17 @@ export const DEV_NETWORK = localNetwork('10.244.0.0/16', 'bf0', '10.96.0.0/16');
 export const BENCH_NETWORK: LocalNetwork = { ...DEV_NETWORK, bridge: 'bfbench0' };
 /** The test suite's network: apart from make dev's, so that `make test` and `make dev` run side by side. */
 export const SUITE_NETWORK = localNetwork('10.245.0.0/16', 'bfsuite0', '10.97.0.0/16');
+
+const VERSION = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
+  .version;
+/**
+ * The chart's image names at package.json's version: what `make images` builds and hack/real-node.sh copies into
+ * a real node's containerd, for browser pods (the operator's chrome.image and sidecar.image).
+ */
+export const CHART_IMAGES = {
+  chrome: `browserfleet/chrome:${VERSION}`,
+  sidecar: `browserfleet/browserfleet:${VERSION}`,
+} as const;
 
 /** A local control plane serving `network`'s Service range, with this checkout's CRDs installed and served. */
 export async function startLocalControlPlane(network: LocalNetwork): Promise<ControlPlane> {
