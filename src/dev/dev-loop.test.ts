@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { affectedBy, changedFiles, parseWatchLine, snapshot } from './dev-loop.js';
+import { affectedBy, changedFiles, changeQueue, parseWatchLine, snapshot } from './dev-loop.js';
 
 describe('affectedBy', () => {
   it('maps a process folder to that process only', () => {
@@ -81,5 +81,56 @@ describe('parseWatchLine', () => {
     ).toEqual({
       kind: 'other',
     });
+  });
+});
+
+describe('changeQueue', () => {
+  it('holds changes until opened, applies one at a time, and merges what comes in meanwhile', async () => {
+    const applied: { changed: string[]; startedAt: number }[] = [];
+    let release: () => void = () => undefined;
+    const q = changeQueue(
+      (changed, startedAt) => {
+        applied.push({ changed, startedAt });
+        return new Promise<void>((r) => {
+          release = r;
+        });
+      },
+      (err) => {
+        throw err;
+      },
+    );
+    q.add(['sidecar/a.js'], 10);
+    expect(applied).toEqual([]);
+    q.open();
+    expect(applied).toEqual([{ changed: ['sidecar/a.js'], startedAt: 10 }]);
+    q.add(['operator/b.js'], 20);
+    q.add(['gateway/c.js', 'operator/b.js'], 30);
+    expect(applied).toHaveLength(1);
+    release();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(applied[1]).toEqual({ changed: ['gateway/c.js', 'operator/b.js'], startedAt: 20 });
+    release();
+    await q.close();
+    q.add(['sidecar/a.js'], 40);
+    expect(applied).toHaveLength(2);
+  });
+
+  it('reports a failed apply and goes on with the next change', async () => {
+    const errors: unknown[] = [];
+    const seen: string[][] = [];
+    const q = changeQueue(
+      async (changed) => {
+        seen.push(changed);
+        if (seen.length === 1) throw new Error('podman failed');
+      },
+      (err) => errors.push(err),
+    );
+    q.open();
+    q.add(['sidecar/a.js'], 1);
+    q.add(['sidecar/b.js'], 2);
+    await new Promise((r) => setTimeout(r, 0));
+    await q.close();
+    expect(seen).toEqual([['sidecar/a.js'], ['sidecar/b.js']]);
+    expect(errors.map(String)).toEqual(['Error: podman failed']);
   });
 });

@@ -87,6 +87,8 @@ export function watchBuild(opts: {
   log: (message: string) => void;
 }): BuildWatcher {
   let last = snapshot(opts.distDir);
+  const watchStarted = Date.now();
+  let first = true;
   let startedAt = Date.now();
   let errorLines: string[] = [];
   // pdeathsig: a make dev killed outright takes its compiler with it.
@@ -124,6 +126,11 @@ export function watchBuild(opts: {
           );
           continue;
         }
+        if (first)
+          opts.log(
+            `dev loop: watching src/ (first compile in ${((Date.now() - watchStarted) / 1000).toFixed(1)} s)`,
+          );
+        first = false;
         const now = snapshot(opts.distDir);
         const changed = changedFiles(last, now);
         last = now;
@@ -142,6 +149,56 @@ export function watchBuild(opts: {
       const gone = new Promise((r) => tsc.once('exit', r));
       tsc.kill('SIGTERM');
       await gone;
+    },
+  };
+}
+
+export interface ChangeQueue {
+  add(changed: readonly string[], startedAt: number): void;
+  /** Starts applying (make dev holds changes back until everything it started is ready). */
+  open(): void;
+  /** Applies nothing more; resolves once a change being applied is done. */
+  close(): Promise<void>;
+}
+
+/**
+ * Applies one change at a time: changes that come in while one is applied are merged and applied together next,
+ * with the earliest start (the time a developer waited for is since their first save).
+ */
+export function changeQueue(
+  apply: (changed: string[], startedAt: number) => Promise<void>,
+  onError: (err: unknown) => void,
+): ChangeQueue {
+  let pending: { changed: Set<string>; startedAt: number } | undefined;
+  let opened = false;
+  let closed = false;
+  let running: Promise<void> | undefined;
+  const drain = () => {
+    if (!opened || closed || running || !pending) return;
+    const { changed, startedAt } = pending;
+    pending = undefined;
+    running = apply([...changed].sort(), startedAt)
+      .catch(onError)
+      .finally(() => {
+        running = undefined;
+        drain();
+      });
+  };
+  return {
+    add(changed, startedAt) {
+      pending = {
+        changed: new Set([...(pending?.changed ?? []), ...changed]),
+        startedAt: Math.min(pending?.startedAt ?? startedAt, startedAt),
+      };
+      drain();
+    },
+    open() {
+      opened = true;
+      drain();
+    },
+    async close() {
+      closed = true;
+      await running;
     },
   };
 }

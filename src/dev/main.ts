@@ -11,7 +11,7 @@ import { tool } from '../localcluster/tools.js';
 import { parseFlags } from '../shared/config.js';
 import { KubeClient } from '../shared/kube/client.js';
 import { repoRoot } from '../shared/repo-root.js';
-import { affectedBy, type BuildWatcher, type DevProcess, watchBuild } from './dev-loop.js';
+import { affectedBy, type ChangeQueue, changeQueue, type DevProcess, watchBuild } from './dev-loop.js';
 import { decidePreflight, observeHost } from './preflight.js';
 import {
   CHART_IMAGES,
@@ -36,11 +36,11 @@ const run = promisify(execFile);
 const DEV_DIR = path.join(repoRoot, '.dev');
 const LOGS = path.join(DEV_DIR, 'logs');
 const PIDS = path.join(DEV_DIR, 'pids');
-/** make dev's own pid: a second make dev of this checkout refuses, and one killed outright is recognised. */
-const DEV_PID = path.join(DEV_DIR, 'dev.pid');
 const NODE_STATE = path.join(DEV_DIR, 'node');
 const NODE_NAME = 'dev-node';
 const DIST = path.join(repoRoot, 'dist');
+/** This program: another process running it is a make dev of this checkout. */
+const DEV_MAIN = path.join(DIST, 'dev/main.js');
 const REPORT_PORT = 8082;
 const METRICS = { operator: 8081, gateway: 8083 };
 const GATEWAY_PORT = Number(process.env['BF_DEV_GATEWAY_PORT'] ?? 8080);
@@ -54,14 +54,14 @@ async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2), { watch: { type: 'boolean', default: false } });
   mkdirSync(LOGS, { recursive: true });
   await preflight();
-  writeFileSync(DEV_PID, String(process.pid));
   rmSync(PIDS, { recursive: true, force: true });
   mkdirSync(PIDS, { recursive: true });
   const t0 = Date.now();
 
   let plane: ControlPlane | undefined;
   let nodeStarting: Promise<RealNode> | undefined;
-  let watcher: BuildWatcher | undefined;
+  // The compiler starts first: its first compile (half a minute on two cores) overlaps the node's start.
+  const devLoop = flags.watch ? startDevLoop() : undefined;
   const children = new Map<DevProcess, SupervisedChild>();
   let stopping = false;
   const stop = async (code: number) => {
@@ -71,14 +71,15 @@ async function main(): Promise<void> {
     }
     stopping = true;
     console.log('\nstopping browserfleet dev…');
-    await watcher?.stop();
-    // The operator first, so that it does not recreate pods while the node deletes them.
-    for (const c of [...children.values()].reverse()) await c.stop();
+    // All at once, so that none of them is restarted meanwhile (a terminal's Ctrl-C reaches them too); the
+    // operator before the node, so that it does not recreate pods while the node deletes them.
+    await Promise.all([devLoop?.stop(), ...[...children.values()].map((c) => c.stop())]);
     // A node still coming up is taken down once it is (or once its start failed and undid itself).
     const node = await nodeStarting?.catch(() => undefined);
+    const t = Date.now();
     await node?.stop().catch((err: unknown) => console.error(`taking the node down failed: ${String(err)}`));
+    if (node) console.log(`node ${node.name} down in ${secs(Date.now() - t)}`);
     await plane?.stop();
-    rmSync(DEV_PID, { force: true });
     console.log('stopped.');
     process.exit(code);
   };
@@ -188,9 +189,9 @@ async function main(): Promise<void> {
       encoding: 'utf8',
     });
 
-    if (flags.watch) {
+    if (devLoop) {
       let sidecarImage: string = CHART_IMAGES.sidecar;
-      const applyChange = async (changed: string[], startedAt: number) => {
+      devLoop.apply = async (changed, startedAt) => {
         const { processes, makeDev } = affectedBy(changed);
         if (makeDev.length > 0) {
           console.log(
@@ -200,24 +201,7 @@ async function main(): Promise<void> {
         if (processes.size === 0) return;
         const done: string[] = [];
         if (processes.has('sidecar')) {
-          const t = Date.now();
-          await run('bash', [
-            path.join(repoRoot, 'hack/dev-image.sh'),
-            CHART_IMAGES.sidecar,
-            DEV_SIDECAR_IMAGE,
-            DIST,
-          ]);
-          const built = Date.now();
-          await run('bash', [
-            path.join(repoRoot, 'hack/real-node.sh'),
-            'import',
-            NODE_STATE,
-            DEV_SIDECAR_IMAGE,
-          ]);
-          done.push(
-            `sidecar image ${DEV_SIDECAR_IMAGE} built in ${secs(built - t)} and copied into containerd in ` +
-              `${secs(Date.now() - built)} (new browser pods run it)`,
-          );
+          done.push(await rebuildSidecarImage());
           // Once the operator names the dev image, a new build under the same name is what new pods get.
           if (sidecarImage !== DEV_SIDECAR_IMAGE) {
             sidecarImage = DEV_SIDECAR_IMAGE;
@@ -237,33 +221,7 @@ async function main(): Promise<void> {
           `dev loop: ${done.join('; ')}; ${secs(Date.now() - startedAt)} after the compile started`,
         );
       };
-      // One change at a time; changes that come in meanwhile are applied together next.
-      let pending: { changed: Set<string>; startedAt: number } | undefined;
-      let busy = false;
-      const drain = async () => {
-        if (busy) return;
-        busy = true;
-        while (pending && !stopping) {
-          const { changed, startedAt } = pending;
-          pending = undefined;
-          await applyChange([...changed], startedAt).catch((err: unknown) =>
-            console.error(`dev loop: ${err instanceof Error ? err.message : String(err)}`),
-          );
-        }
-        busy = false;
-      };
-      watcher = watchBuild({
-        repoRoot,
-        distDir: DIST,
-        onBuilt: (changed, startedAt) => {
-          pending = {
-            changed: new Set([...(pending?.changed ?? []), ...changed]),
-            startedAt: pending?.startedAt ?? startedAt,
-          };
-          void drain();
-        },
-        log: (message) => console.error(message),
-      });
+      devLoop.queue.open();
     }
 
     console.log(`
@@ -273,7 +231,7 @@ browserfleet is running (ready in ${secs(Date.now() - t0)}; the node came up in 
   kubeconfig       export KUBECONFIG=${kubeconfigCopy}
   logs             tail -f ${LOGS}/*.log   (the node's: ${NODE_STATE}/logs/)
 ${hasGateway ? `  gateway (REST)   http://127.0.0.1:${GATEWAY_PORT}\n  API key          ${apiKey}\n` : ''}  dev loop         ${
-      flags.watch
+      devLoop
         ? 'on: a saved change of src/ is compiled; the operator and gateway restart, new browser pods get the sidecar'
         : 'off (make dev WATCH=1, or node dist/dev/main.js --watch)'
     }
@@ -294,17 +252,67 @@ ${
   }
 }
 
+/**
+ * The dev loop: `tsc --watch` from now on; changes are held until make dev is ready and then applied one at a
+ * time by `apply`, which main() sets once the processes it restarts are running.
+ */
+interface DevLoop {
+  /** What a change does; set by main() once the processes it restarts run. Until then changes wait. */
+  apply: (changed: string[], startedAt: number) => Promise<void>;
+  queue: ChangeQueue;
+  stop(): Promise<void>;
+}
+
+function startDevLoop(): DevLoop {
+  const queue = changeQueue(
+    (changed, startedAt) => loop.apply(changed, startedAt),
+    (err) => console.error(`dev loop: ${err instanceof Error ? err.message : String(err)}`),
+  );
+  const watcher = watchBuild({
+    repoRoot,
+    distDir: DIST,
+    onBuilt: (changed, startedAt) => queue.add(changed, startedAt),
+    log: (message) => console.error(message),
+  });
+  const loop: DevLoop = {
+    apply: async () => undefined,
+    queue,
+    async stop() {
+      await queue.close();
+      await watcher.stop();
+    },
+  };
+  return loop;
+}
+
+/** The app image with this checkout's dist/ on top, copied into the node's containerd (hack/dev-image.sh). */
+async function rebuildSidecarImage(): Promise<string> {
+  const t = Date.now();
+  await run('bash', [
+    path.join(repoRoot, 'hack/dev-image.sh'),
+    CHART_IMAGES.sidecar,
+    DEV_SIDECAR_IMAGE,
+    DIST,
+  ]);
+  const built = Date.now();
+  await run('bash', [path.join(repoRoot, 'hack/real-node.sh'), 'import', NODE_STATE, DEV_SIDECAR_IMAGE]);
+  return (
+    `sidecar image ${DEV_SIDECAR_IMAGE} built in ${secs(built - t)} and copied into containerd in ` +
+    `${secs(Date.now() - built)} (new browser pods run it)`
+  );
+}
+
 /** Refuses to start beside another real node (or on a taken network or port); clears what a killed make dev left. */
 async function preflight(): Promise<void> {
   const dev = { stateDir: NODE_STATE, podCIDR: DEV_NETWORK.podCIDR, bridge: DEV_NETWORK.bridge };
   const ports = [GATEWAY_PORT, METRICS.operator, METRICS.gateway];
-  let verdict = decidePreflight(await observeHost(dev, DEV_PID, ports), dev);
+  let verdict = decidePreflight(await observeHost(dev, DEV_MAIN, ports), dev);
   if (verdict.kind === 'take-down-leftover') {
     console.log(`make dev: taking down ${verdict.why}`);
     execFileSync('bash', [path.join(repoRoot, 'hack/real-node.sh'), 'down', NODE_STATE], {
       stdio: 'inherit',
     });
-    verdict = decidePreflight(await observeHost(dev, DEV_PID, ports), dev);
+    verdict = decidePreflight(await observeHost(dev, DEV_MAIN, ports), dev);
   }
   if (verdict.kind === 'go') return;
   const reasons = verdict.kind === 'refuse' ? verdict.reasons : [`${verdict.why} is still there`];

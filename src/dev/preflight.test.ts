@@ -9,6 +9,7 @@ const quiet: HostFacts = {
     { name: 'lo', addresses: [{ ip: '127.0.0.1', prefix: 8 }] },
     { name: 'eth0', addresses: [{ ip: '10.0.2.15', prefix: 8 }] },
   ],
+  otherDevs: [],
   leftoverNode: false,
   busyPorts: [],
 };
@@ -44,7 +45,7 @@ describe('decidePreflight', () => {
     const left = {
       ...quiet,
       kubelets: [{ pid: 9, stateDir: dev.stateDir }],
-      previousDev: { pid: 5, alive: false },
+      otherDevs: [],
     };
     expect(decidePreflight(left, dev)).toEqual({
       kind: 'take-down-leftover',
@@ -57,7 +58,7 @@ describe('decidePreflight', () => {
     const running = {
       ...quiet,
       kubelets: [{ pid: 9, stateDir: dev.stateDir }],
-      previousDev: { pid: 5, alive: true },
+      otherDevs: [5],
     };
     expect(decidePreflight(running, dev)).toEqual({
       kind: 'refuse',

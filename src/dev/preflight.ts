@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { cidrContains, parseCidr } from '../shared/cidr.js';
@@ -15,8 +15,8 @@ export interface HostFacts {
   kubelets: { pid: number; stateDir?: string }[];
   /** Network interfaces with their IPv4 addresses and prefixes. */
   interfaces: { name: string; addresses: { ip: string; prefix: number }[] }[];
-  /** The make dev process that last ran from this checkout, if its pid file is there. */
-  previousDev?: { pid: number; alive: boolean };
+  /** Other make dev processes of this checkout (dist/dev/main.js of this repository). */
+  otherDevs: number[];
   /** The dev node's state dir holds a node that was brought up and not taken down. */
   leftoverNode: boolean;
   /** Loopback ports make dev listens on that something else holds. */
@@ -38,8 +38,10 @@ export type Verdict =
 export function decidePreflight(facts: HostFacts, dev: DevHost): Verdict {
   const reasons: string[] = [];
   if (facts.uid !== 0) reasons.push('make dev runs a kubelet and containerd, which need root');
-  if (facts.previousDev?.alive) {
-    reasons.push(`make dev already runs from this checkout (pid ${facts.previousDev.pid}); stop it first`);
+  if (facts.otherDevs.length > 0) {
+    reasons.push(
+      `make dev already runs from this checkout (pid ${facts.otherDevs.join(', ')}); stop it first`,
+    );
     return { kind: 'refuse', reasons };
   }
   const ours = facts.kubelets.filter((k) => k.stateDir === dev.stateDir);
@@ -84,18 +86,24 @@ export function decidePreflight(facts: HostFacts, dev: DevHost): Verdict {
   return reasons.length > 0 ? { kind: 'refuse', reasons } : { kind: 'go' };
 }
 
-/** Reads the facts from /proc, `ip` and the ports. */
-export async function observeHost(dev: DevHost, devPidFile: string, ports: number[]): Promise<HostFacts> {
+/** Reads the facts from /proc, `ip` and the ports; `devMain` is this checkout's dist/dev/main.js. */
+export async function observeHost(dev: DevHost, devMain: string, ports: number[]): Promise<HostFacts> {
   const kubelets: HostFacts['kubelets'] = [];
+  const otherDevs: number[] = [];
   for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'kubelet') continue;
+      const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
       const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      const rootDir = args.find((a) => a.startsWith('--root-dir='))?.slice('--root-dir='.length);
-      // hack/real-node.sh gives the kubelet <state>/kubelet/root.
-      const stateDir = rootDir?.endsWith('/kubelet/root') ? path.dirname(path.dirname(rootDir)) : undefined;
-      kubelets.push({ pid: Number(entry), ...(stateDir ? { stateDir } : {}) });
+      if (comm === 'kubelet') {
+        const rootDir = args.find((a) => a.startsWith('--root-dir='))?.slice('--root-dir='.length);
+        // hack/real-node.sh gives the kubelet <state>/kubelet/root.
+        const stateDir = rootDir?.endsWith('/kubelet/root') ? path.dirname(path.dirname(rootDir)) : undefined;
+        kubelets.push({ pid: Number(entry), ...(stateDir ? { stateDir } : {}) });
+      } else if (comm === 'node' && args[1] !== undefined) {
+        const cwd = readlinkSync(`/proc/${entry}/cwd`);
+        if (path.resolve(cwd, args[1]) === devMain) otherDevs.push(Number(entry));
+      }
     } catch {
       // The process ended while we looked.
     }
@@ -108,32 +116,16 @@ export async function observeHost(dev: DevHost, devPidFile: string, ports: numbe
     name: l.ifname,
     addresses: (l.addr_info ?? []).map((a) => ({ ip: a.local, prefix: a.prefixlen })),
   }));
-  let previousDev: HostFacts['previousDev'];
-  if (existsSync(devPidFile)) {
-    const pid = Number(readFileSync(devPidFile, 'utf8'));
-    if (Number.isInteger(pid) && pid > 0) previousDev = { pid, alive: pid !== process.pid && isDev(pid) };
-  }
   const busyPorts: number[] = [];
   for (const port of ports) if (!(await portFree(port))) busyPorts.push(port);
   return {
     uid: process.getuid?.() ?? -1,
     kubelets,
     interfaces,
-    ...(previousDev ? { previousDev } : {}),
+    otherDevs,
     leftoverNode: existsSync(path.join(dev.stateDir, 'host/node')),
     busyPorts,
   };
-}
-
-/** Whether `pid` is a make dev (a pid file outlives its process, and pids are reused). */
-function isDev(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-      .split('\0')
-      .some((a) => a.endsWith('dev/main.js'));
-  } catch {
-    return false;
-  }
 }
 
 function portFree(port: number): Promise<boolean> {
