@@ -113,6 +113,8 @@ async function main(): Promise<void> {
 
     const env = { ...process.env, BF_KUBECONFIG: kubeconfig, BF_SESSION_KEY: sessionKey };
     const launch = (name: DevProcess, args: string[], extraEnv: Record<string, string>) => {
+      // Ctrl-C while the node came up: stop() has stopped what ran and nothing new may start.
+      if (stopping) return;
       const logFile = path.join(LOGS, `${name}.log`);
       // One log file per child across its restarts; the processes log JSON lines, as in a cluster, and make
       // dev's log files are for people to read.
@@ -157,6 +159,7 @@ async function main(): Promise<void> {
     }
 
     const node = await nodeStarting;
+    if (stopping) return;
     // The report endpoint listens on the node's address, the one of this machine that pods reach.
     if (node.ip !== DEV_NETWORK.hostIP) {
       throw new Error(`the node's IP is ${node.ip}, not make dev's host address ${DEV_NETWORK.hostIP}`);
