@@ -9,16 +9,20 @@ CLUSTER_LOCK := $(if $(BF_CLUSTER_LOCK_HELD),,flock /tmp/bf-cluster.lock) env BF
 
 ##@ Everyday
 
+# images: browser pods run browserfleet/chrome and browserfleet/browserfleet (the sidecar) on make dev's real node.
+# WATCH=0 turns the dev loop off (a saved change of src/ compiled and brought to what runs it).
 .PHONY: dev
-dev: tools build ## Run the whole product locally: control plane, node agent, operator, gateway
-	node dist/dev/main.js
+dev: tools build images ## Run the whole product locally: control plane, a real node, operator, gateway (needs root)
+	node dist/dev/main.js $(if $(filter 0,$(WATCH)),,--watch)
 
 .PHONY: test
 # images: e2e/real-node.test.ts runs the operator's pods from them on a real kubelet (podman's cache makes an
 # unchanged tree a few seconds; the app image rebuilds when src/ changed).
 test: tools build images ## Lint, check generated files, and run every test: unit, chrome, cluster (needs root)
 	$(MAKE) --no-print-directory lint verify
-	$(CLUSTER_LOCK) npx vitest run
+	$(CLUSTER_LOCK) npx vitest run --project unit --project chrome --project cluster
+	@# make dev's own test starts make dev's real node: after the cluster project's node is down (one per machine).
+	$(CLUSTER_LOCK) npx vitest run --project dev
 
 # No tools: the unit project needs no Kubernetes binary, no root, no network namespace and no Chromium.
 .PHONY: unit

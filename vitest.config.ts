@@ -7,6 +7,8 @@ import { defineConfig } from 'vitest/config';
  * - `chrome`: `*.chrome.test.ts` — a real headless Chromium on loopback, still no cluster.
  * - `cluster`: `*.cluster.test.ts` and e2e/ — one real control plane and a root node agent for the whole run
  *   (or the cluster named by BF_TEST_KUBECONFIG), started by the global setup.
+ * - `dev`: `*.dev.test.ts` — `make dev` itself, with its own control plane and real node. One real node runs
+ *   per machine, so `make test` runs this project apart from (after) the others: `vitest run --project dev`.
  */
 export default defineConfig({
   test: {
@@ -20,7 +22,7 @@ export default defineConfig({
           include: ['src/**/*.test.ts'],
           // A guard against hangs, not a speed limit: on two busy cores the bounded fuzz runs can take seconds.
           testTimeout: 30_000,
-          exclude: ['src/**/*.cluster.test.ts', 'src/**/*.chrome.test.ts'],
+          exclude: ['src/**/*.cluster.test.ts', 'src/**/*.chrome.test.ts', 'src/**/*.dev.test.ts'],
         },
       },
       {
@@ -37,6 +39,15 @@ export default defineConfig({
           include: ['src/**/*.cluster.test.ts', 'e2e/**/*.test.ts'],
           globalSetup: ['src/testing/vitest-global-setup.ts'],
           testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
+          name: 'dev',
+          include: ['src/**/*.dev.test.ts'],
+          fileParallelism: false,
+          testTimeout: 480_000,
           hookTimeout: 180_000,
         },
       },

@@ -2,7 +2,7 @@ import type { CoreV1EventList, V1Node, V1Pod } from '@kubernetes/client-node';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { API_VERSION, type BrowserSession } from '../src/api/index.js';
-import { chartImages } from '../src/dev/stack.js';
+import { CHART_IMAGES } from '../src/dev/stack.js';
 import { childName } from '../src/operator/children.js';
 import { paths } from '../src/shared/kube/client.js';
 import { kubectl, uniqueName } from '../src/testing/cluster.js';
@@ -85,7 +85,7 @@ describe.skipIf(inject('podNetworkHostIP') === '')('a real node', () => {
     expect(node.status?.nodeInfo?.kubeletVersion).toMatch(/^v1\.\d+\.\d+/);
     expect(a.session.status?.connectUrl?.startsWith(`ws://${a.pod.status?.podIP}:9223/`)).toBe(true);
     const images = (a.pod.status?.containerStatuses ?? []).map((c) => c.image).sort();
-    expect(images).toEqual([`docker.io/${chartImages().app}`, `docker.io/${chartImages().chrome}`]);
+    expect(images).toEqual([`docker.io/${CHART_IMAGES.sidecar}`, `docker.io/${CHART_IMAGES.chrome}`]);
     const events = await stack.client.get<CoreV1EventList>(
       `${paths.events(stack.namespace)}?fieldSelector=involvedObject.name=${a.pod.metadata?.name}`,
     );

@@ -6,6 +6,7 @@
 #
 # Usage: hack/real-node.sh up <state-dir> <admin-kubeconfig>
 #        hack/real-node.sh down <state-dir>
+#        hack/real-node.sh import <state-dir> <image>...   (into a running node: those podman has a newer build of)
 # up writes <state-dir>/node.json: {name, ip, podCIDR, bridge, kubeletKubeconfig}.
 # Environment for up: BF_NODE_NAME (default bf-real-node), BF_NODE_BRIDGE (bfreal0), BF_NODE_POD_CIDR
 # (10.123.0.0/16, a /16 whose first address becomes the node's IP on the bridge), BF_NODE_CLUSTER_DNS
@@ -32,7 +33,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 source "$here/tools-env.sh"
 
-usage() { echo "usage: $0 up <state-dir> <admin-kubeconfig> | down <state-dir>" >&2; exit 2; }
+usage() { echo "usage: $0 up <state-dir> <admin-kubeconfig> | down <state-dir> | import <state-dir> <image>..." >&2; exit 2; }
 [[ $# -ge 2 ]] || usage
 cmd="$1"
 state="$(realpath -m "$2")"
@@ -222,27 +223,7 @@ EOF
   tag="$(node -p "require('$root/package.json').version")"
   read -r -a images <<< "${BF_NODE_IMAGES:-docker.io/browserfleet/browserfleet:$tag docker.io/browserfleet/chrome:$tag}"
   bash "$here/build-images.sh" pause | grep -v '^images: done' || true
-  (
-    source "$here/podman-env.sh"
-    trap bf_podman_remove_strays EXIT
-    # Each image is labelled with podman's image ID when copied; one whose ID still matches is not copied again.
-    local want=() keep=() i id
-    for i in "$pause_image" "${images[@]}"; do
-      id="$(podman image inspect --format '{{.Id}}' "$i" 2>/dev/null)" || {
-        log "image $i is not in podman's store: run make images"; exit 2; }
-      keep+=("$i" "sha256:$id")
-      ctr_ images ls "name==$i" 2>/dev/null | grep -qF "browserfleet.podman-id=$id" || want+=("$i" "$id")
-    done
-    for ((n = 0; n < ${#want[@]}; n += 2)); do
-      podman save --quiet --format docker-archive "${want[n]}" | ctr_ images import --snapshotter overlayfs - >/dev/null
-      ctr_ images label "${want[n]}" "browserfleet.podman-id=${want[n+1]}" >/dev/null
-      log "copied ${want[n]} into containerd"
-    done
-    # Older builds go, so the kept store does not grow with every change.
-    for i in $(ctr_ images ls -q 2>/dev/null); do
-      printf '%s\n' "${keep[@]}" | grep -qxF "$i" || ctr_ images rm "$i" >/dev/null 2>&1 || true
-    done
-  )
+  copy_images prune "$pause_image" "${images[@]}"
   log "images $pause_image ${images[*]} in containerd after $(since "$t0")"
 
   t0=$(now_ms)
@@ -290,6 +271,42 @@ EOF
   printf '{"name": "%s", "ip": "%s", "podCIDR": "%s", "bridge": "%s", "kubeletKubeconfig": "%s"}\n' \
     "$name" "$node_ip" "$cidr" "$bridge" "$state/kubelet/kubeconfig" > "$state/node.json"
   log "node $name up in $(since "$t_all"): IP $node_ip, pods $cidr on $bridge, state $state"
+}
+
+# Copies images from podman's store into containerd; with `prune` first, every other image goes too.
+copy_images() { # prune|keep image...
+  local mode="$1"; shift
+  (
+    source "$here/podman-env.sh"
+    trap bf_podman_remove_strays EXIT
+    # Each image is labelled with podman's image ID when copied; one whose ID still matches is not copied again.
+    local want=() keep=() i id
+    for i in "$@"; do
+      id="$(podman image inspect --format '{{.Id}}' "$i" 2>/dev/null)" || {
+        log "image $i is not in podman's store: run make images"; exit 2; }
+      keep+=("$i" "sha256:$id")
+      ctr_ images ls "name==$i" 2>/dev/null | grep -qF "browserfleet.podman-id=$id" || want+=("$i" "$id")
+    done
+    for ((n = 0; n < ${#want[@]}; n += 2)); do
+      podman save --quiet --format docker-archive "${want[n]}" | ctr_ images import --snapshotter overlayfs - >/dev/null
+      ctr_ images label "${want[n]}" "browserfleet.podman-id=${want[n+1]}" >/dev/null
+      log "copied ${want[n]} into containerd"
+    done
+    [[ "$mode" == prune ]] || exit 0
+    # Older builds go, so the kept store does not grow with every change.
+    for i in $(ctr_ images ls -q 2>/dev/null); do
+      printf '%s\n' "${keep[@]}" | grep -qxF "$i" || ctr_ images rm "$i" >/dev/null 2>&1 || true
+    done
+  )
+}
+
+# Copies images into a running node's containerd (those podman holds a different build of), e.g. a rebuilt one.
+import_images() { # image...
+  [[ $# -gt 0 ]] || usage
+  [[ -f "$state/host/node" ]] && alive "$state/run/containerd.pid" || { log "no node runs from $state"; exit 2; }
+  local t0; t0=$(now_ms)
+  copy_images keep "$@"
+  log "images $* in containerd after $(since "$t0")"
 }
 
 start_kube_proxy() {
@@ -450,5 +467,6 @@ down() {
 case "$cmd" in
   up) [[ $# -eq 3 ]] || usage; up "$3" ;;
   down) [[ $# -eq 2 ]] || usage; down ;;
+  import) shift 2; import_images "$@" ;;
   *) usage ;;
 esac

@@ -1,13 +1,20 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import pinoPretty from 'pino-pretty';
 import { stringify } from 'yaml';
+import type { ControlPlane } from '../localcluster/control-plane.js';
+import { type RealNode, startRealNode } from '../localcluster/real-node.js';
 import { tool } from '../localcluster/tools.js';
+import { parseFlags } from '../shared/config.js';
 import { KubeClient } from '../shared/kube/client.js';
 import { repoRoot } from '../shared/repo-root.js';
+import { affectedBy, type ChangeQueue, changeQueue, type DevProcess, watchBuild } from './dev-loop.js';
+import { decidePreflight, observeHost } from './preflight.js';
 import {
+  CHART_IMAGES,
   DEV_NETWORK,
   ensureNamespace,
   reportEndpoint,
@@ -17,134 +24,222 @@ import {
 import { type SupervisedChild, supervise } from './supervisor.js';
 
 /**
- * `make dev`: the whole product on this machine. A local control plane, the node agent (browser pods run as
- * real processes), the operator and, once built, the gateway — each browserfleet process as its own OS
- * process, configured as the chart would configure it. A child that exits is restarted with backoff, as a
- * Deployment's container would be (supervisor.ts), so a crash can be watched here; Ctrl-C stops everything.
- * Each child's current pid is in .dev/pids/<name>.pid (for tests that kill one).
+ * `make dev`: the whole product on this machine. A local control plane, a real node (kubelet, containerd,
+ * kube-proxy: hack/real-node.sh) whose browser pods run the images `make images` built, and the operator and
+ * gateway as OS processes from dist/, configured as the chart would configure them. A child that exits is
+ * restarted with backoff, as a Deployment's container would be (supervisor.ts), so a crash can be watched here.
+ * With --watch (make dev's default) a source change is compiled and reaches what runs it (dev-loop.ts). Ctrl-C
+ * stops everything and takes the node down, leaving nothing on the host. Each child's current pid is in
+ * .dev/pids/<name>.pid (for tests that kill one).
  */
+const run = promisify(execFile);
 const DEV_DIR = path.join(repoRoot, '.dev');
 const LOGS = path.join(DEV_DIR, 'logs');
 const PIDS = path.join(DEV_DIR, 'pids');
+const NODE_STATE = path.join(DEV_DIR, 'node');
+const NODE_NAME = 'dev-node';
+const DIST = path.join(repoRoot, 'dist');
+/** This program: another process running it is a make dev of this checkout. */
+const DEV_MAIN = path.join(DIST, 'dev/main.js');
 const REPORT_PORT = 8082;
+const METRICS = { operator: 8081, gateway: 8083 };
 const GATEWAY_PORT = Number(process.env['BF_DEV_GATEWAY_PORT'] ?? 8080);
+/** What the dev loop builds for new browser pods: the app image with this checkout's dist/ (hack/dev-image.sh). */
+const DEV_SIDECAR_IMAGE = CHART_IMAGES.sidecar.replace(
+  /^browserfleet\/browserfleet:/,
+  'localhost/browserfleet/browserfleet-dev:',
+);
 
 async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2), { watch: { type: 'boolean', default: false } });
   mkdirSync(LOGS, { recursive: true });
+  await preflight();
   rmSync(PIDS, { recursive: true, force: true });
   mkdirSync(PIDS, { recursive: true });
   const t0 = Date.now();
-  const plane = await startLocalControlPlane(DEV_NETWORK);
-  const children: SupervisedChild[] = [];
+
+  let plane: ControlPlane | undefined;
+  let nodeStarting: Promise<RealNode> | undefined;
+  // The compiler starts first: its first compile (half a minute on two cores) overlaps the node's start.
+  const devLoop = flags.watch ? startDevLoop() : undefined;
+  const children = new Map<DevProcess, SupervisedChild>();
   let stopping = false;
   const stop = async (code: number) => {
-    if (stopping) return;
+    if (stopping) {
+      console.log('still stopping: taking the node down…');
+      return;
+    }
     stopping = true;
     console.log('\nstopping browserfleet dev…');
-    // The node agent last: it stops the browser pods the operator is deleting.
-    for (const c of [...children].reverse()) await c.stop();
-    await plane.stop();
+    // All at once, so that none of them is restarted meanwhile (a terminal's Ctrl-C reaches them too); the
+    // operator before the node, so that it does not recreate pods while the node deletes them.
+    await Promise.all([devLoop?.stop(), ...[...children.values()].map((c) => c.stop())]);
+    // A node still coming up is taken down once it is (or once its start failed and undid itself).
+    const node = await nodeStarting?.catch(() => undefined);
+    const t = Date.now();
+    await node?.stop().catch((err: unknown) => console.error(`taking the node down failed: ${String(err)}`));
+    if (node) console.log(`node ${node.name} down in ${secs(Date.now() - t)}`);
+    await plane?.stop();
     console.log('stopped.');
     process.exit(code);
   };
-  process.on('SIGINT', () => void stop(0));
-  process.on('SIGTERM', () => void stop(0));
+  // SIGHUP too: a closed terminal must not leave a kubelet behind (Node's default for it is to exit at once).
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(0));
 
-  const client = await KubeClient.create(plane.kubeconfigPath);
-  const sessionKey = randomBytes(32).toString('base64url');
-  const apiKey = `bf_dev_${randomBytes(16).toString('hex')}`;
-  await ensureNamespace(client, 'browserfleet-system');
-  await seedProject(client, {
-    project: 'default',
-    namespace: 'default',
-    apiKey,
-    secret: 'default-api-key',
-    spec: { concurrency: 10, maxQueued: 50 },
-  });
-
-  const env = { ...process.env, BF_KUBECONFIG: plane.kubeconfigPath, BF_SESSION_KEY: sessionKey };
-  const run = (name: string, args: string[], extraEnv: Record<string, string>) => {
-    const logFile = path.join(LOGS, `${name}.log`);
-    // One log file per child across its restarts; the processes log JSON lines, as in a cluster, and make
-    // dev's log files are for people to read.
-    const pretty = pinoPretty({
-      colorize: false,
-      translateTime: 'SYS:HH:MM:ss.l',
-      destination: createWriteStream(logFile),
+  try {
+    plane = await startLocalControlPlane(DEV_NETWORK);
+    const kubeconfig = plane.kubeconfigPath;
+    nodeStarting = startRealNode({
+      stateDir: NODE_STATE,
+      kubeconfigPath: kubeconfig,
+      name: NODE_NAME,
+      bridge: DEV_NETWORK.bridge,
+      podCIDR: DEV_NETWORK.podCIDR,
+      // The images: the chart's two at package.json's version (CHART_IMAGES), the script's default.
     });
-    const child = supervise({
-      name,
-      start: () =>
-        spawn(
-          'setpriv',
-          ['--pdeathsig', 'TERM', '--', process.execPath, path.join(repoRoot, 'dist/main.js'), ...args],
-          { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] },
-        ),
-      onStart: (proc) => {
-        // setpriv execs the program: the pid is Node's own.
-        writeFileSync(path.join(PIDS, `${name}.pid`), String(proc.pid ?? ''));
-        proc.stdout?.pipe(pretty, { end: false });
-        proc.stderr?.pipe(pretty, { end: false });
-      },
-      log: (message) => {
-        const line = `${new Date().toISOString()} ${message}; see ${logFile}`;
-        console.error(line);
-        pretty.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: message })}\n`);
-      },
+    // Seeding and the gateway need no node: they go on while it comes up.
+    const client = await KubeClient.create(kubeconfig);
+    const sessionKey = randomBytes(32).toString('base64url');
+    const apiKey = `bf_dev_${randomBytes(16).toString('hex')}`;
+    await ensureNamespace(client, 'browserfleet-system');
+    await seedProject(client, {
+      project: 'default',
+      namespace: 'default',
+      apiKey,
+      secret: 'default-api-key',
+      spec: { concurrency: 10, maxQueued: 50 },
     });
-    children.push(child);
-  };
+    client.close();
 
-  run('localnode', ['localnode'], {
-    BF_LOCALNODE_KUBECONFIG: plane.kubeconfigPath,
-    BF_LOCALNODE_NODE_NAME: 'dev-node',
-    BF_LOCALNODE_POD_CIDR: DEV_NETWORK.podCIDR,
-    BF_LOCALNODE_BRIDGE: DEV_NETWORK.bridge,
-    // Pods reach Services and the API server by cluster IP and DNS name, as in a cluster.
-    BF_LOCALNODE_SERVICE_PROXY: 'true',
-    BF_LOCALNODE_STATE_DIR: path.join(DEV_DIR, 'localnode'),
-  });
-  await waitUntil('the node to be Ready', async () => {
-    const node = await client
-      .get<{ status?: { conditions?: { type: string; status: string }[] } }>('/api/v1/nodes/dev-node')
-      .catch(() => undefined);
-    return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-  });
+    const env = { ...process.env, BF_KUBECONFIG: kubeconfig, BF_SESSION_KEY: sessionKey };
+    const launch = (name: DevProcess, args: string[], extraEnv: Record<string, string>) => {
+      // Ctrl-C while the node came up: stop() has stopped what ran and nothing new may start.
+      if (stopping) return;
+      const logFile = path.join(LOGS, `${name}.log`);
+      // One log file per child across its restarts; the processes log JSON lines, as in a cluster, and make
+      // dev's log files are for people to read.
+      const pretty = pinoPretty({
+        colorize: false,
+        translateTime: 'SYS:HH:MM:ss.l',
+        destination: createWriteStream(logFile),
+      });
+      const child = supervise({
+        name,
+        start: () =>
+          spawn(
+            'setpriv',
+            ['--pdeathsig', 'TERM', '--', process.execPath, path.join(DIST, 'main.js'), ...args],
+            {
+              env: { ...env, ...extraEnv },
+              stdio: ['ignore', 'pipe', 'pipe'],
+            },
+          ),
+        onStart: (proc) => {
+          // setpriv execs the program: the pid is Node's own.
+          writeFileSync(path.join(PIDS, `${name}.pid`), String(proc.pid ?? ''));
+          proc.stdout?.pipe(pretty, { end: false });
+          proc.stderr?.pipe(pretty, { end: false });
+        },
+        log: (message) => {
+          const line = `${new Date().toISOString()} ${message}; see ${logFile}`;
+          console.error(line);
+          pretty.write(`${JSON.stringify({ level: 40, time: Date.now(), msg: message })}\n`);
+        },
+      });
+      children.set(name, child);
+    };
 
-  const operatorConfig = path.join(DEV_DIR, 'operator.yaml');
-  writeFileSync(
-    operatorConfig,
-    stringify({
-      namespace: 'browserfleet-system',
-      ...reportEndpoint(DEV_NETWORK.hostIP, REPORT_PORT),
-      metricsListen: '127.0.0.1:8081',
-    }),
-  );
-  run('operator', ['operator', '--config', operatorConfig], {});
+    const hasGateway = existsSync(path.join(DIST, 'gateway/main.js'));
+    if (hasGateway) {
+      launch('gateway', ['gateway'], {
+        BF_GATEWAY_LISTEN: `127.0.0.1:${GATEWAY_PORT}`,
+        BF_GATEWAY_PUBLIC_URL: `http://127.0.0.1:${GATEWAY_PORT}`,
+        BF_GATEWAY_METRICS_LISTEN: `127.0.0.1:${METRICS.gateway}`,
+      });
+    }
 
-  const hasGateway = existsSync(path.join(repoRoot, 'dist/gateway/main.js'));
-  if (hasGateway) {
-    run('gateway', ['gateway'], {
-      BF_GATEWAY_LISTEN: `127.0.0.1:${GATEWAY_PORT}`,
-      BF_GATEWAY_PUBLIC_URL: `http://127.0.0.1:${GATEWAY_PORT}`,
-      BF_GATEWAY_METRICS_LISTEN: '127.0.0.1:8083',
+    const node = await nodeStarting;
+    if (stopping) return;
+    // The report endpoint listens on the node's address, the one of this machine that pods reach.
+    if (node.ip !== DEV_NETWORK.hostIP) {
+      throw new Error(`the node's IP is ${node.ip}, not make dev's host address ${DEV_NETWORK.hostIP}`);
+    }
+    const operatorConfig = path.join(DEV_DIR, 'operator.yaml');
+    const writeOperatorConfig = (sidecarImage: string) =>
+      writeFileSync(
+        operatorConfig,
+        stringify({
+          namespace: 'browserfleet-system',
+          ...reportEndpoint(node.ip, REPORT_PORT),
+          metricsListen: `127.0.0.1:${METRICS.operator}`,
+          // The chart's image names, as `make images` builds them; IfNotPresent finds them on the node.
+          chrome: { image: CHART_IMAGES.chrome },
+          sidecar: { image: sidecarImage },
+        }),
+      );
+    writeOperatorConfig(CHART_IMAGES.sidecar);
+    launch('operator', ['operator', '--config', operatorConfig], {});
+    await waitUntil('the operator to be ready', () => httpOk(`http://127.0.0.1:${METRICS.operator}/readyz`));
+    if (hasGateway) {
+      await waitUntil('the gateway to be ready', () => httpOk(`http://127.0.0.1:${METRICS.gateway}/readyz`));
+    }
+    const kubeconfigCopy = path.join(DEV_DIR, 'kubeconfig');
+    writeFileSync(
+      kubeconfigCopy,
+      execFileSync(tool('kubectl'), ['--kubeconfig', kubeconfig, 'config', 'view', '--raw']),
+    );
+    const nodes = execFileSync(tool('kubectl'), ['--kubeconfig', kubeconfig, 'get', 'nodes', '-o', 'wide'], {
+      encoding: 'utf8',
     });
-  }
-  await waitUntil('the operator to be ready', () => httpOk('http://127.0.0.1:8081/readyz'));
-  if (hasGateway) await waitUntil('the gateway to be ready', () => httpOk('http://127.0.0.1:8083/readyz'));
-  const kubeconfigCopy = path.join(DEV_DIR, 'kubeconfig');
-  writeFileSync(
-    kubeconfigCopy,
-    execFileSync(tool('kubectl'), ['--kubeconfig', plane.kubeconfigPath, 'config', 'view', '--raw']),
-  );
 
-  console.log(`
-browserfleet is running (ready in ${((Date.now() - t0) / 1000).toFixed(1)} s). Ctrl-C stops everything.
+    if (devLoop) {
+      let sidecarImage: string = CHART_IMAGES.sidecar;
+      devLoop.apply = async (changed, startedAt) => {
+        const { processes, makeDev } = affectedBy(changed);
+        if (makeDev.length > 0) {
+          console.log(
+            `dev loop: ${makeDev.join(', ')} changed; make dev itself runs it: restart make dev for it`,
+          );
+        }
+        if (processes.size === 0) return;
+        const done: string[] = [];
+        if (processes.has('sidecar')) {
+          done.push(await rebuildSidecarImage());
+          // Once the operator names the dev image, a new build under the same name is what new pods get.
+          if (sidecarImage !== DEV_SIDECAR_IMAGE) {
+            sidecarImage = DEV_SIDECAR_IMAGE;
+            writeOperatorConfig(sidecarImage);
+            processes.add('operator');
+          }
+        }
+        const restarted = (['operator', 'gateway'] as const).filter(
+          (p) => processes.has(p) && children.has(p),
+        );
+        await Promise.all(restarted.map((p) => children.get(p)?.restart()));
+        for (const p of restarted) {
+          await waitUntil(`the ${p} to be ready`, () => httpOk(`http://127.0.0.1:${METRICS[p]}/readyz`));
+        }
+        if (restarted.length > 0) done.push(`${restarted.join(' and ')} restarted`);
+        console.log(
+          `dev loop: ${done.join('; ')}; ${secs(Date.now() - startedAt)} after the compile started`,
+        );
+      };
+      devLoop.queue.open();
+    }
+
+    console.log(`
+browserfleet is running (ready in ${secs(Date.now() - t0)}; the node came up in ${secs(node.upMs)}). Ctrl-C stops everything.
 
   Kubernetes API   ${plane.server}
   kubeconfig       export KUBECONFIG=${kubeconfigCopy}
-  logs             tail -f ${LOGS}/*.log
-${hasGateway ? `  gateway (REST)   http://127.0.0.1:${GATEWAY_PORT}\n  API key          ${apiKey}\n` : ''}
+  logs             tail -f ${LOGS}/*.log   (the node's: ${NODE_STATE}/logs/)
+${hasGateway ? `  gateway (REST)   http://127.0.0.1:${GATEWAY_PORT}\n  API key          ${apiKey}\n` : ''}  dev loop         ${
+      devLoop
+        ? 'on: a saved change of src/ is compiled; the operator and gateway restart, new browser pods get the sidecar'
+        : 'off (make dev WATCH=1, or node dist/dev/main.js --watch)'
+    }
+
+${nodes}
 Try it:
   kubectl apply -f examples/session.yaml
   kubectl get browsersessions -w
@@ -154,7 +249,81 @@ ${
     : '  node -e "import(\'playwright-core\').then(async ({chromium}) => { /* connectOverCDP(status.connectUrl) */ })"'
 }
 `);
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : err);
+    await stop(1);
+  }
 }
+
+/**
+ * The dev loop: `tsc --watch` from now on; changes are held until make dev is ready and then applied one at a
+ * time by `apply`, which main() sets once the processes it restarts are running.
+ */
+interface DevLoop {
+  /** What a change does; set by main() once the processes it restarts run. Until then changes wait. */
+  apply: (changed: string[], startedAt: number) => Promise<void>;
+  queue: ChangeQueue;
+  stop(): Promise<void>;
+}
+
+function startDevLoop(): DevLoop {
+  const queue = changeQueue(
+    (changed, startedAt) => loop.apply(changed, startedAt),
+    (err) => console.error(`dev loop: ${err instanceof Error ? err.message : String(err)}`),
+  );
+  const watcher = watchBuild({
+    repoRoot,
+    distDir: DIST,
+    onBuilt: (changed, startedAt) => queue.add(changed, startedAt),
+    log: (message) => console.error(message),
+  });
+  const loop: DevLoop = {
+    apply: async () => undefined,
+    queue,
+    async stop() {
+      await queue.close();
+      await watcher.stop();
+    },
+  };
+  return loop;
+}
+
+/** The app image with this checkout's dist/ on top, copied into the node's containerd (hack/dev-image.sh). */
+async function rebuildSidecarImage(): Promise<string> {
+  const t = Date.now();
+  await run('bash', [
+    path.join(repoRoot, 'hack/dev-image.sh'),
+    CHART_IMAGES.sidecar,
+    DEV_SIDECAR_IMAGE,
+    DIST,
+  ]);
+  const built = Date.now();
+  await run('bash', [path.join(repoRoot, 'hack/real-node.sh'), 'import', NODE_STATE, DEV_SIDECAR_IMAGE]);
+  return (
+    `sidecar image ${DEV_SIDECAR_IMAGE} built in ${secs(built - t)} and copied into containerd in ` +
+    `${secs(Date.now() - built)} (new browser pods run it)`
+  );
+}
+
+/** Refuses to start beside another real node (or on a taken network or port); clears what a killed make dev left. */
+async function preflight(): Promise<void> {
+  const dev = { stateDir: NODE_STATE, podCIDR: DEV_NETWORK.podCIDR, bridge: DEV_NETWORK.bridge };
+  const ports = [GATEWAY_PORT, METRICS.operator, METRICS.gateway];
+  let verdict = decidePreflight(await observeHost(dev, DEV_MAIN, ports), dev);
+  if (verdict.kind === 'take-down-leftover') {
+    console.log(`make dev: taking down ${verdict.why}`);
+    execFileSync('bash', [path.join(repoRoot, 'hack/real-node.sh'), 'down', NODE_STATE], {
+      stdio: 'inherit',
+    });
+    verdict = decidePreflight(await observeHost(dev, DEV_MAIN, ports), dev);
+  }
+  if (verdict.kind === 'go') return;
+  const reasons = verdict.kind === 'refuse' ? verdict.reasons : [`${verdict.why} is still there`];
+  console.error(`make dev cannot start:\n${reasons.map((r) => `  - ${r}`).join('\n')}`);
+  process.exit(1);
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

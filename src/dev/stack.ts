@@ -34,7 +34,7 @@ function localNetwork(podCIDR: string, bridge: string, serviceCIDR: string): Loc
   return { podCIDR, hostIP: intToIp(parseCidr(podCIDR).network + 1), bridge, serviceCIDR };
 }
 
-/** `make dev`'s network (the node agent's and the control plane's defaults). */
+/** `make dev`'s network: its real node's pod range and bridge, and the control plane's Service range. */
 export const DEV_NETWORK = localNetwork('10.244.0.0/16', 'bf0', '10.96.0.0/16');
 /**
  * The benchmarks' network: make dev's addresses on a bridge of their own. Both cannot run at once (the
@@ -43,6 +43,17 @@ export const DEV_NETWORK = localNetwork('10.244.0.0/16', 'bf0', '10.96.0.0/16');
 export const BENCH_NETWORK: LocalNetwork = { ...DEV_NETWORK, bridge: 'bfbench0' };
 /** The test suite's network: apart from make dev's, so that `make test` and `make dev` run side by side. */
 export const SUITE_NETWORK = localNetwork('10.245.0.0/16', 'bfsuite0', '10.97.0.0/16');
+
+const VERSION = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
+  .version;
+/**
+ * The chart's image names at package.json's version: what `make images` builds and hack/real-node.sh copies into
+ * a real node's containerd, for browser pods (the operator's chrome.image and sidecar.image).
+ */
+export const CHART_IMAGES = {
+  chrome: `browserfleet/chrome:${VERSION}`,
+  sidecar: `browserfleet/browserfleet:${VERSION}`,
+} as const;
 
 /**
  * A local control plane serving `network`'s Service range, with this checkout's CRDs installed and served. Its
@@ -172,23 +183,10 @@ export async function seedProject(
   });
 }
 
-/**
- * The images `make images` builds and the chart names: `browserfleet/<image>:<package.json version>`. Whatever
- * runs session pods on the local real node (make dev, the benchmarks, the test suite) uses these, so what is
- * tested is what the chart installs.
- */
-export function chartImages(): { chrome: string; app: string } {
-  const { version } = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
-    version: string;
-  };
-  return { chrome: `browserfleet/chrome:${version}`, app: `browserfleet/browserfleet:${version}` };
-}
-
-/** The operator's config for session pods from the chart's images (see chartImages). */
+/** The operator's config for session pods from the chart's images (CHART_IMAGES). */
 export function chartImageConfig(base: OperatorConfig): Pick<OperatorConfig, 'chrome' | 'sidecar'> {
-  const images = chartImages();
   return {
-    chrome: { ...base.chrome, image: images.chrome },
-    sidecar: { ...base.sidecar, image: images.app },
+    chrome: { ...base.chrome, image: CHART_IMAGES.chrome },
+    sidecar: { ...base.sidecar, image: CHART_IMAGES.sidecar },
   };
 }

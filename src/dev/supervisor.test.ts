@@ -74,7 +74,7 @@ describe('supervise', () => {
     const pids: number[] = [];
     const log: string[] = [];
     const s = supervise({
-      name: 'localnode',
+      name: 'gateway',
       start: idleChild,
       log: (m) => log.push(m),
       onStart: (c) => pids.push(c.pid ?? 0),
@@ -103,5 +103,44 @@ describe('supervise', () => {
     await s.stop();
     await new Promise((r) => setTimeout(r, 400));
     expect(pids).toHaveLength(1);
+  });
+
+  it('restart() replaces the child at once: the old one ends, a new one starts, no crash is counted', async () => {
+    const pids: number[] = [];
+    const log: string[] = [];
+    sup = supervise({
+      name: 'operator',
+      start: idleChild,
+      log: (m) => log.push(m),
+      onStart: (c) => pids.push(c.pid ?? 0),
+      // A backoff far longer than the test: only restart() can start the second process in time.
+      policy: { ...policy, initialMs: 60_000 },
+    });
+    await until('the start', () => pids.length === 1);
+    await sup.restart();
+    expect(pids).toHaveLength(2);
+    expect(alive(pids[0] ?? 0)).toBe(false);
+    expect(alive(pids[1] ?? 0)).toBe(true);
+    expect(sup.current()?.pid).toBe(pids[1]);
+    expect(sup.restarts()).toBe(0);
+    expect(log).toEqual([]);
+  });
+
+  it('restart() while a crashed child waits for its backoff starts it now', async () => {
+    const pids: number[] = [];
+    sup = supervise({
+      name: 'gateway',
+      start: idleChild,
+      log: () => undefined,
+      onStart: (c) => pids.push(c.pid ?? 0),
+      // Far longer than the test: only restart() can start the second process in time.
+      policy: { ...policy, initialMs: 60_000 },
+    });
+    await until('the start', () => pids.length === 1);
+    process.kill(pids[0] ?? 0, 'SIGKILL');
+    await until('the exit', () => sup?.current() === undefined);
+    await sup.restart();
+    expect(pids).toHaveLength(2);
+    expect(alive(pids[1] ?? 0)).toBe(true);
   });
 });

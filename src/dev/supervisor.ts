@@ -5,13 +5,16 @@ import { DEV_RESTART_POLICY, decideRestart, NEVER_RESTARTED, type RestartPolicy 
 /**
  * Keeps one child process of `make dev` running, as a Deployment's container is kept running: a child that
  * exits while the stack is up is started again after the policy's backoff (decideRestart), and every exit and
- * restart is told to `log`. `stop()` ends it for good: SIGTERM, SIGKILL after `killAfterMs`.
+ * restart is told to `log`. `restart()` replaces it at once (new code, new config): not a crash, so no backoff
+ * and no restart counted. `stop()` ends it for good: SIGTERM, SIGKILL after `killAfterMs`.
  */
 export interface SupervisedChild {
   readonly name: string;
   /** The running process, if any (none between an exit and its restart). */
   current(): ChildProcess | undefined;
   restarts(): number;
+  /** Stops the running process (as stop() does) and starts a new one without waiting for a backoff. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -33,6 +36,8 @@ export function supervise(opts: SuperviseOptions): SupervisedChild {
   let child: ChildProcess | undefined;
   let restartTimer: Timer | undefined;
   let stopping = false;
+  /** Processes being replaced by restart(): their exit is expected, not a crash. */
+  const replaced = new WeakSet<ChildProcess>();
 
   const launch = () => {
     restartTimer = undefined;
@@ -46,7 +51,7 @@ export function supervise(opts: SuperviseOptions): SupervisedChild {
       if (done) return;
       done = true;
       if (child === proc) child = undefined;
-      if (stopping) return;
+      if (stopping || replaced.has(proc)) return;
       const decision = decideRestart(state, { startedAt, exitedAt: clock.now() }, policy);
       state = decision.next;
       opts.log(
@@ -63,20 +68,35 @@ export function supervise(opts: SuperviseOptions): SupervisedChild {
   };
   launch();
 
+  /** SIGTERM, then SIGKILL after killAfterMs; resolves when the process has exited. */
+  const terminate = async (proc: ChildProcess) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const gone = new Promise((r) => proc.once('exit', r));
+    proc.kill('SIGTERM');
+    const killer = setTimeout(() => proc.kill('SIGKILL'), opts.killAfterMs ?? 10_000);
+    await gone;
+    clearTimeout(killer);
+  };
+
   return {
     name: opts.name,
     current: () => child,
     restarts: () => state.restarts,
+    async restart() {
+      if (stopping) return;
+      if (restartTimer !== undefined) clock.clearTimeout(restartTimer);
+      restartTimer = undefined;
+      const proc = child;
+      if (proc) {
+        replaced.add(proc);
+        await terminate(proc);
+      }
+      if (!stopping) launch();
+    },
     async stop() {
       stopping = true;
       if (restartTimer !== undefined) clock.clearTimeout(restartTimer);
-      const proc = child;
-      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-      const gone = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      const killer = setTimeout(() => proc.kill('SIGKILL'), opts.killAfterMs ?? 10_000);
-      await gone;
-      clearTimeout(killer);
+      if (child) await terminate(child);
     },
   };
 }

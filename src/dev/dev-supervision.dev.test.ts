@@ -1,20 +1,32 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Browserbase from '@browserbasehq/sdk';
 import { afterAll, describe, expect, it } from 'vitest';
+import { tool } from '../localcluster/tools.js';
 import { repoRoot } from '../shared/repo-root.js';
 import { waitFor } from '../testing/wait.js';
 
 /**
- * `make dev` for real (dist/dev/main.js with its control plane, node agent, operator and gateway as its own
- * children): the operator is killed with SIGKILL, the supervisor restarts it, and sessions are still served,
- * the one that ran across the crash and a new one. Ctrl-C (SIGINT) then stops the whole stack with exit code 0.
- * make dev's network (bf0) and ports: it cannot run beside a `make dev` of this machine.
+ * `make dev` for real (dist/dev/main.js with its control plane, real node, operator and gateway as its own
+ * children): the node is a kubelet on containerd, the operator is killed with SIGKILL, the supervisor restarts
+ * it, and sessions are still served, the one that ran across the crash and a new one. Ctrl-C (SIGINT) then stops
+ * the whole stack with exit code 0 and takes the node down, leaving no kubelet, bridge or mount behind.
+ * make dev's network (bf0), ports and a real node of its own: it runs apart from the cluster project (whose node
+ * it would refuse to start beside) and beside no `make dev` of this machine.
  */
 const GATEWAY_PORT = 18080;
 const pidFile = (name: string) => path.join(repoRoot, '.dev/pids', `${name}.pid`);
 const pidOf = (name: string) => Number(readFileSync(pidFile(name), 'utf8'));
+const nodeState = path.join(repoRoot, '.dev/node');
+const kubelets = () =>
+  readdirSync('/proc').filter((p) => {
+    try {
+      return /^\d+$/.test(p) && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'kubelet';
+    } catch {
+      return false;
+    }
+  });
 
 describe('make dev supervises its children', () => {
   let dev: ChildProcess | undefined;
@@ -44,9 +56,17 @@ describe('make dev supervises its children', () => {
         if (dev?.exitCode !== null) throw new Error(`make dev exited: ${out}${err}`);
         return /API key\s+(bf_dev_\w+)/.exec(out)?.[1];
       },
-      150_000,
+      300_000,
       200,
     );
+    const nodes = execFileSync(
+      tool('kubectl'),
+      ['--kubeconfig', path.join(repoRoot, '.dev/kubeconfig'), 'get', 'nodes', '-o', 'wide'],
+      { encoding: 'utf8' },
+    );
+    expect(nodes).toMatch(/^dev-node\s+Ready\s.*\s10\.244\.0\.1\s.*containerd:\/\/2\./m);
+    expect(kubelets()).toHaveLength(1);
+
     const bb = new Browserbase({ apiKey, baseURL: `http://127.0.0.1:${GATEWAY_PORT}` });
     const before = await bb.sessions.create({ keepAlive: true });
     await waitFor('the first session running', async () => {
@@ -77,5 +97,9 @@ describe('make dev supervises its children', () => {
     const code = await new Promise((r) => dev?.once('exit', r));
     expect(code).toBe(0);
     expect(out).toContain('stopped.');
+    // hack/real-node.sh down ran: no kubelet, no bridge, nothing of the node's state but its logs.
+    expect(kubelets()).toEqual([]);
+    expect(execFileSync('ip', ['-br', 'link'], { encoding: 'utf8' })).not.toMatch(/^bf0\s/m);
+    expect(existsSync(nodeState) ? readdirSync(nodeState) : []).toEqual(['logs']);
   });
 });
