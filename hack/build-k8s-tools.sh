@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kubelet and kube-proxy from Go
 # modules (hack/tools/k8s pins them), helm, containerd (with its runc shim and ctr) and kwok with `go install`,
-# and the pod sandbox's pause binary from the Kubernetes module's own pause.c, into a cache outside git.
+# the pod sandbox's pause binary from the Kubernetes module's own pause.c, and SeaweedFS's weed (the local S3
+# server for artifacts; hack/tools/seaweedfs pins it), into a cache outside git.
 # Rebuilds only when a pin changes: the cache directory is keyed by a hash of the pins.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -9,7 +10,7 @@ source "$here/tools-env.sh"   # sets K8S_VERSION, HELM_VERSION, CONTAINERD_VERSI
 
 export GOTOOLCHAIN=local CGO_ENABLED=0
 want=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd helm
-      kubelet kube-proxy pause containerd containerd-shim-runc-v2 ctr kwok)
+      kubelet kube-proxy pause containerd containerd-shim-runc-v2 ctr kwok weed)
 missing=()
 for b in "${want[@]}"; do [[ -x "$BF_TOOLS_BIN/$b" ]] || missing+=("$b"); done
 if [[ ${#missing[@]} -eq 0 ]]; then
@@ -55,6 +56,17 @@ build_pause() {
   mv "$BF_TOOLS_BIN/pause.tmp" "$BF_TOOLS_BIN/pause"
   done_msg pause "$t0"
 }
+# weed's own module, not hack/tools/k8s: in one build list MVS would lift Kubernetes' shared dependencies to
+# SeaweedFS's versions. A module of its own (not `go install @version`) because SeaweedFS's go.mod has a replace
+# directive, which only the main module may carry.
+build_weed() {
+  local t0; t0=$(date +%s)
+  (cd "$here/tools/seaweedfs" && go build -trimpath -ldflags "-s -w \
+    -X github.com/seaweedfs/seaweedfs/weed/util/version.COMMIT=module-$SEAWEEDFS_VERSION" \
+    -o "$BF_TOOLS_BIN/weed.tmp" github.com/seaweedfs/seaweedfs/weed)
+  mv "$BF_TOOLS_BIN/weed.tmp" "$BF_TOOLS_BIN/weed"
+  done_msg weed "$t0"
+}
 for b in "${missing[@]}"; do
   case "$b" in
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet|kube-proxy)
@@ -75,6 +87,7 @@ for b in "${missing[@]}"; do
       GOBIN="$BF_TOOLS_BIN" go install -trimpath -ldflags "-s -w" \
         "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
       done_msg kwok "$t0" ;;
+    weed) build_weed ;;
   esac
 done
 echo "tools: cold build took $(( $(date +%s) - start ))s"
