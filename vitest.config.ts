@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
  * - `unit`: `*.test.ts` under src/ — pure logic and loopback servers; no cluster, no root, no network
  *   namespace, no Chromium, no Kubernetes binary. `make unit`.
  * - `chrome`: `*.chrome.test.ts` — a real headless Chromium on loopback, still no cluster.
+ * - `store`: `*.store.test.ts` — a real S3 server (SeaweedFS, from `make tools`) on loopback, still no cluster
+ *   and no root.
  * - `cluster`: `*.cluster.test.ts` and e2e/ — one real control plane and a root node agent for the whole run
  *   (or the cluster named by BF_TEST_KUBECONFIG), started by the global setup.
  */
@@ -18,7 +20,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['src/**/*.test.ts'],
-          exclude: ['src/**/*.cluster.test.ts', 'src/**/*.chrome.test.ts'],
+          exclude: ['src/**/*.cluster.test.ts', 'src/**/*.chrome.test.ts', 'src/**/*.store.test.ts'],
         },
       },
       {
@@ -27,6 +29,14 @@ export default defineConfig({
           include: ['src/**/*.chrome.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'store',
+          include: ['src/**/*.store.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
         },
       },
       {
