@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   CreateBucketCommand,
-  DeleteObjectCommand,
+  GetObjectCommand,
   ListBucketsCommand,
   PutObjectCommand,
   S3Client,
@@ -49,6 +49,8 @@ export interface ObjectStore {
 
 const DIR_PREFIX = 'browserfleet-s3-';
 const REGION = 'us-east-1';
+/** An object written at start and read after a resume; outside every artifact prefix (projects/…). */
+const PROBE_KEY = '.browserfleet-ready';
 
 /**
  * A real S3 server for dev, tests and benchmarks: SeaweedFS's `weed server` (master, volume server, filer and
@@ -137,8 +139,7 @@ export async function startObjectStore(opts: ObjectStoreOptions = {}): Promise<O
       return true;
     }, proc);
     await waitFor(async () => {
-      await client.send(new PutObjectCommand({ Bucket: bucket, Key: '.ready', Body: 'ready' }));
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: '.ready' }));
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: PROBE_KEY, Body: 'ready' }));
       return true;
     }, proc);
     return {
@@ -158,6 +159,12 @@ export async function startObjectStore(opts: ObjectStoreOptions = {}): Promise<O
         if (stopped) throw new Error('the object store was stopped');
         if (proc && !proc.done()) return;
         await up();
+        // Back once stored objects can be read again: the volume server has re-joined the master.
+        await waitFor(async () => {
+          const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: PROBE_KEY }));
+          await got.Body?.transformToString();
+          return true;
+        }, proc);
       },
       stop,
     };
