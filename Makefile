@@ -20,7 +20,7 @@ dev: tools build images ## Run the whole product locally: control plane, a real 
 # unchanged tree a few seconds; the app image rebuilds when src/ changed).
 test: tools build images ## Lint, check generated files, and run every test: unit, chrome, cluster (needs root)
 	$(MAKE) --no-print-directory lint verify
-	$(CLUSTER_LOCK) npx vitest run --project unit --project chrome --project cluster
+	$(CLUSTER_LOCK) npx vitest run --project unit --project chrome --project store --project cluster
 	@# make dev's own test starts make dev's real node: after the cluster project's node is down (one per machine).
 	$(CLUSTER_LOCK) npx vitest run --project dev
 

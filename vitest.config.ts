@@ -5,7 +5,9 @@ import { defineConfig } from 'vitest/config';
  * - `unit`: `*.test.ts` under src/ — pure logic and loopback servers; no cluster, no root, no network
  *   namespace, no Chromium, no Kubernetes binary. `make unit`.
  * - `chrome`: `*.chrome.test.ts` — a real headless Chromium on loopback, still no cluster.
- * - `cluster`: `*.cluster.test.ts` and e2e/ — one real control plane and a root node agent for the whole run
+ * - `store`: `*.store.test.ts` — a real S3 server (SeaweedFS, from `make tools`) on loopback, still no cluster
+ *   and no root.
+ * - `cluster`: `*.cluster.test.ts` and e2e/ — one real control plane and one real node for the whole run
  *   (or the cluster named by BF_TEST_KUBECONFIG), started by the global setup.
  * - `dev`: `*.dev.test.ts` — `make dev` itself, with its own control plane and real node. One real node runs
  *   per machine, so `make test` runs this project apart from (after) the others: `vitest run --project dev`.
@@ -22,7 +24,12 @@ export default defineConfig({
           include: ['src/**/*.test.ts'],
           // A guard against hangs, not a speed limit: on two busy cores the bounded fuzz runs can take seconds.
           testTimeout: 30_000,
-          exclude: ['src/**/*.cluster.test.ts', 'src/**/*.chrome.test.ts', 'src/**/*.dev.test.ts'],
+          exclude: [
+            'src/**/*.cluster.test.ts',
+            'src/**/*.chrome.test.ts',
+            'src/**/*.dev.test.ts',
+            'src/**/*.store.test.ts',
+          ],
         },
       },
       {
@@ -31,6 +38,14 @@ export default defineConfig({
           include: ['src/**/*.chrome.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'store',
+          include: ['src/**/*.store.test.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
         },
       },
       {

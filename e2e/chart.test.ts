@@ -60,7 +60,7 @@ const configOf = (objects: KubeObject[], component: 'operator' | 'gateway') =>
 type Container = {
   args: string[];
   image: string;
-  env: { name: string; value?: string }[];
+  env: { name: string; value?: string; valueFrom?: unknown }[];
   volumeMounts: { name: string; mountPath: string }[];
 };
 type PodSpec = {
@@ -221,7 +221,34 @@ describe('what the chart renders, read by the programs that use it', () => {
         expect(gateway.regions).toEqual({ 'us-west-2': 'us-west', 'eu-central-1': 'eu-central' });
         expect(operator.workers).toBe(8);
         expect(operator.connectUrlHost).toBe('service');
+        // The store's credentials reach the gateway from their Secret, never through its ConfigMap.
+        expect(gateway.artifacts).toEqual({
+          enabled: true,
+          s3: {
+            endpoint: 'http://objects.storage.svc:8333',
+            bucket: 'browserfleet-ci-artifacts',
+            region: 'eu-central-1',
+            forcePathStyle: true,
+            prefix: 'browserfleet/',
+            accessKeyId: '',
+            secretAccessKey: '',
+            stallTimeoutMs: 5000,
+            maxAttempts: 2,
+          },
+        });
+        const gatewayEnv = podSpecOf(one(objects, 'Deployment', '-gateway')).containers[0]?.env ?? [];
+        expect(gatewayEnv.filter((e) => e.name.startsWith('BF_ARTIFACTS_'))).toEqual([
+          {
+            name: 'BF_ARTIFACTS_S3_ACCESS_KEY_ID',
+            valueFrom: { secretKeyRef: { name: 'ci-fleet-s3', key: 'id' } },
+          },
+          {
+            name: 'BF_ARTIFACTS_S3_SECRET_ACCESS_KEY',
+            valueFrom: { secretKeyRef: { name: 'ci-fleet-s3', key: 'secret' } },
+          },
+        ]);
       } else {
+        expect(gateway.artifacts.enabled).toBe(false);
         expect(operator.chrome.image).toBe(`browserfleet/chrome:${version}`);
         expect(operator.sidecar.image).toBe(`browserfleet/browserfleet:${version}`);
         expect(gateway.publicUrl).toBe(`http://${fullname}-gateway.${namespace}.svc`);

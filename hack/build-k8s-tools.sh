@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kubelet and kube-proxy from Go
 # modules (hack/tools/k8s pins them), helm, containerd (with its runc shim and ctr), kwok and CoreDNS with
-# `go install`, and the pod sandbox's pause binary from the Kubernetes module's own pause.c, into a cache outside
-# git. The cache directory is keyed by the Kubernetes module pins; each binary has a `<name>.pin` stamp of what
-# it was built from, and only binaries whose stamp differs from pin_of (below) are built.
+# `go install`, the pod sandbox's pause binary from the Kubernetes module's own pause.c, and SeaweedFS's weed (the
+# local S3 server for artifacts; hack/tools/seaweedfs pins it), into a cache outside git. The cache directory is
+# keyed by the Kubernetes module pins; each binary has a `<name>.pin` stamp of what it was built from, and only
+# binaries whose stamp differs from pin_of (below) are built.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/tools-env.sh"   # the *_VERSION pins and BF_TOOLS_BIN
 
 export GOTOOLCHAIN=local CGO_ENABLED=0
 want=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd helm
-      kubelet kube-proxy pause containerd containerd-shim-runc-v2 ctr kwok coredns)
+      kubelet kube-proxy pause containerd containerd-shim-runc-v2 ctr kwok coredns weed)
 # What a binary is built from. The Kubernetes module's binaries are pinned by the directory's key (go.mod/go.sum);
 # a change to how one is built bumps its recipe number here.
 pin_of() {
@@ -21,6 +22,8 @@ pin_of() {
     containerd|containerd-shim-runc-v2|ctr) echo "containerd $CONTAINERD_VERSION r1" ;;
     kwok) echo "kwok $KWOK_VERSION r1" ;;
     coredns) echo "coredns $COREDNS_VERSION r1" ;;
+    # Its module's go.mod and go.sum are the pin (they also name SEAWEEDFS_VERSION).
+    weed) echo "seaweedfs $(cat "$here/tools/seaweedfs/go.mod" "$here/tools/seaweedfs/go.sum" | sha256sum | cut -c1-12) r1" ;;
     *) echo "build-k8s-tools: no pin for $1" >&2; exit 2 ;;
   esac
 }
@@ -74,6 +77,18 @@ build_pause() {
   stamp pause
   done_msg pause "$t0"
 }
+# weed's own module, not hack/tools/k8s: in one build list MVS would lift Kubernetes' shared dependencies to
+# SeaweedFS's versions. A module of its own (not `go install @version`) because SeaweedFS's go.mod has a replace
+# directive, which only the main module may carry.
+build_weed() {
+  local t0; t0=$(date +%s)
+  (cd "$here/tools/seaweedfs" && go build -trimpath -ldflags "-s -w \
+    -X github.com/seaweedfs/seaweedfs/weed/util/version.COMMIT=module-$SEAWEEDFS_VERSION" \
+    -o "$BF_TOOLS_BIN/weed.tmp" github.com/seaweedfs/seaweedfs/weed)
+  mv "$BF_TOOLS_BIN/weed.tmp" "$BF_TOOLS_BIN/weed"
+  stamp weed
+  done_msg weed "$t0"
+}
 for b in "${missing[@]}"; do
   case "$b" in
     kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet|kube-proxy)
@@ -103,6 +118,7 @@ for b in "${missing[@]}"; do
       GOBIN="$BF_TOOLS_BIN" go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
       stamp coredns
       done_msg coredns "$t0" ;;
+    weed) build_weed ;;
   esac
 done
 echo "tools: cold build took $(( $(date +%s) - start ))s"

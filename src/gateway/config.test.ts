@@ -62,12 +62,17 @@ describe('loadGatewayConfig', () => {
   it.each([
     [
       'publicURL: http://x\n',
-      'publicURL: unknown key (known: listen, metricsListen, publicUrl, sessionKey, watchNamespace, createWaitMs, releaseWaitMs, connectWaitMs, upstreamPingMs, maxBodyBytes, regions, defaultRegion, apiKeyCacheSeconds, liveViewTtlSeconds)',
+      'publicURL: unknown key (known: listen, metricsListen, publicUrl, sessionKey, watchNamespace, createWaitMs, releaseWaitMs, connectWaitMs, upstreamPingMs, maxBodyBytes, regions, defaultRegion, apiKeyCacheSeconds, liveViewTtlSeconds, artifacts)',
     ],
     ['createWaitMs: 40000\n', 'createWaitMs: Too big: expected number to be <=25000'],
     ['createWaitMs: soon\n', 'createWaitMs: Invalid input: expected number, received string'],
     ['regions: { eu: 1 }\n', 'regions.eu: Invalid input: expected string, received number'],
     ['regions: [eu]\n', 'regions: Invalid input: expected record, received array'],
+    ['artifacts: { enabled: true }\n', 'artifacts.s3.bucket: required when artifacts are enabled'],
+    [
+      'artifacts: { s3: { bucket: b, pathStyle: true } }\n',
+      'artifacts.s3.pathStyle: unknown key (known: endpoint, bucket, region, forcePathStyle, prefix, accessKeyId, secretAccessKey, stallTimeoutMs, maxAttempts)',
+    ],
   ])('refuses %j in the file, naming the path', (yaml, message) => {
     const dir = mkdtempSync(join(tmpdir(), 'bf-gw-config-'));
     const file = join(dir, 'bad.yaml');
@@ -75,5 +80,29 @@ describe('loadGatewayConfig', () => {
     expect(() => loadGatewayConfig({ BF_SESSION_KEY: KEY }, file)).toThrow(
       new GatewayConfigError(`config ${file}: ${message}`),
     );
+  });
+
+  it('takes the artifact store from the file and its credentials from the env (a Secret)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bf-gw-config-'));
+    const file = join(dir, 'gateway.yaml');
+    writeFileSync(
+      file,
+      'artifacts:\n  enabled: true\n  s3: { endpoint: "http://127.0.0.1:8333", bucket: artifacts, forcePathStyle: true }\n',
+    );
+    const c = loadGatewayConfig(
+      {
+        BF_SESSION_KEY: KEY,
+        BF_ARTIFACTS_S3_ACCESS_KEY_ID: 'AKID',
+        BF_ARTIFACTS_S3_SECRET_ACCESS_KEY: 'shh',
+      },
+      file,
+    );
+    expect(c.artifacts).toMatchObject({
+      enabled: true,
+      s3: { bucket: 'artifacts', forcePathStyle: true, accessKeyId: 'AKID', secretAccessKey: 'shh' },
+    });
+    expect(() =>
+      loadGatewayConfig({ BF_SESSION_KEY: KEY, BF_ARTIFACTS_S3_ACCESS_KEY_ID: 'AKID' }, file),
+    ).toThrow('artifacts.s3.secretAccessKey: set both accessKeyId and secretAccessKey, or neither');
   });
 });

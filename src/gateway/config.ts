@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { artifactEnvOverrides, artifactStoreConfigSchema } from '../shared/artifacts/config.js';
 import {
   ConfigError,
   type Env,
@@ -56,6 +57,8 @@ const fields = z.strictObject({
   apiKeyCacheSeconds: intIn(1, 3600).default(30),
   /** Lifetime of a live-view link when the caller does not ask for one. */
   liveViewTtlSeconds: intIn(1, 7 * 24 * 3600).default(3600),
+  /** The S3-compatible store the artifact endpoints read (downloads); off by default. */
+  artifacts: artifactStoreConfigSchema.prefault({}),
 });
 
 /** The gateway's config file (charts/browserfleet/templates/_config.tpl renders it). */
@@ -80,6 +83,7 @@ const ENV_OVERRIDES = {
   BF_GATEWAY_LISTEN: 'listen',
   BF_GATEWAY_METRICS_LISTEN: 'metricsListen',
   BF_WATCH_NAMESPACE: 'watchNamespace',
+  ...artifactEnvOverrides('artifacts'),
 };
 
 /** Config = defaults, under the YAML file (BF_GATEWAY_CONFIG or --config), under the env overrides. */

@@ -16,6 +16,7 @@ export type ApiErrorCode =
   | 'INTERNAL'
   | 'NOT_IMPLEMENTED'
   | 'BROWSER_UNAVAILABLE'
+  | 'ARTIFACTS_UNAVAILABLE'
   | 'SESSION_NOT_READY';
 
 export const STATUS_BY_CODE: Record<ApiErrorCode, number> = {
@@ -33,6 +34,7 @@ export const STATUS_BY_CODE: Record<ApiErrorCode, number> = {
   INTERNAL: 500,
   NOT_IMPLEMENTED: 501,
   BROWSER_UNAVAILABLE: 502,
+  ARTIFACTS_UNAVAILABLE: 503,
   SESSION_NOT_READY: 504,
 };
 

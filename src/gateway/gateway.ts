@@ -2,6 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { BrowserProject, BrowserSession } from '../api/index.js';
+import { createS3ArtifactStore } from '../shared/artifacts/s3-store.js';
+import type { ArtifactStore } from '../shared/artifacts/store.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { KubeClient, paths } from '../shared/kube/client.js';
 import { Informer } from '../shared/kube/informer.js';
@@ -81,7 +83,19 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     log,
     clock,
   });
-  const app = createGatewayApp({ config, keys, sessions, cache, links, metrics, log, clock, liveView });
+  const artifacts = config.artifacts.enabled ? createS3ArtifactStore(config.artifacts.s3) : undefined;
+  const app = createGatewayApp({
+    config,
+    keys,
+    sessions,
+    cache,
+    links,
+    metrics,
+    log,
+    clock,
+    liveView,
+    artifacts,
+  });
 
   const server = http.createServer(app);
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -116,7 +130,11 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     res.writeHead(404).end();
   });
 
-  await Promise.all([sessionInformer.start(), projectInformer.start()]);
+  await Promise.all([
+    sessionInformer.start(),
+    projectInformer.start(),
+    checkArtifactStore(artifacts, config, log),
+  ]);
   const port = await listen(server, config.listen);
   const metricsPort = await listen(health, config.metricsListen);
   log.info('gateway listening', { port, metricsPort, publicUrl: config.publicUrl });
@@ -134,9 +152,29 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       health.closeAllConnections();
       await closed;
       await Promise.all([sessionInformer.stop(), projectInformer.stop()]);
+      artifacts?.close();
       client.close();
     },
   };
+}
+
+/**
+ * Says at start whether the artifact store answers (what the chart's NOTES tell an installer to look for). A
+ * store that does not answer is logged, not fatal: sessions work without it, and its endpoints answer 503.
+ */
+async function checkArtifactStore(
+  store: ArtifactStore | undefined,
+  config: GatewayConfig,
+  log: Logger,
+): Promise<void> {
+  if (!store) return log.info('artifact store off', {});
+  const where = { bucket: config.artifacts.s3.bucket, endpoint: config.artifacts.s3.endpoint || '(AWS S3)' };
+  try {
+    await store.check();
+    log.info('artifact store checked', where);
+  } catch (err) {
+    log.warn('artifact store check failed', { ...where, err });
+  }
 }
 
 /** The request target as a URL, or undefined when none can be made of it (Node 20 has no URL.parse). */

@@ -125,6 +125,7 @@ const SECRET_KEYS = new Set(
     'password',
     'secret',
     'clientSecret',
+    'secretAccessKey',
   ].map(normaliseKey),
 );
 

@@ -54,6 +54,42 @@
   "defaultRegion" $g.defaultRegion
   "apiKeyCacheSeconds" (int $g.apiKeyCacheSeconds)
   "liveViewTtlSeconds" (int $g.liveViewTtlSeconds)
+  "artifacts" (include "browserfleet.artifactsConfig" . | fromYaml)
 }}
 {{- toYaml $config }}
+{{- end }}
+
+{{/* The artifact store's part of the operator's and gateway's config files (src/shared/artifacts/config.ts); its
+credentials come from env (browserfleet.artifactsEnv), never from a ConfigMap. */}}
+{{- define "browserfleet.artifactsConfig" -}}
+{{- $a := .Values.artifacts }}
+{{- $config := dict
+  "enabled" $a.enabled
+  "s3" (dict
+    "endpoint" $a.s3.endpoint
+    "bucket" $a.s3.bucket
+    "region" $a.s3.region
+    "forcePathStyle" $a.s3.forcePathStyle
+    "prefix" $a.s3.prefix
+    "stallTimeoutMs" (int $a.s3.stallTimeoutMs)
+    "maxAttempts" (int $a.s3.maxAttempts))
+}}
+{{- toYaml $config }}
+{{- end }}
+
+{{/* Env entries with the artifact store's credentials from their Secret (none without one). */}}
+{{- define "browserfleet.artifactsEnv" -}}
+{{- $s := .Values.artifacts.s3.credentialsSecret }}
+{{- if and .Values.artifacts.enabled $s.name }}
+- name: BF_ARTIFACTS_S3_ACCESS_KEY_ID
+  valueFrom:
+    secretKeyRef:
+      name: {{ $s.name }}
+      key: {{ $s.accessKeyIdKey }}
+- name: BF_ARTIFACTS_S3_SECRET_ACCESS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ $s.name }}
+      key: {{ $s.secretAccessKeyKey }}
+{{- end }}
 {{- end }}

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { BrowserProject } from '../../api/index.js';
+import type { ArtifactStore } from '../../shared/artifacts/store.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/log.js';
 import type { ApiKeyDirectory } from '../api-keys.js';
@@ -21,6 +22,8 @@ export interface RouteDeps {
   metrics: GatewayMetrics;
   log: Logger;
   clock: Clock;
+  /** Where downloads and logs are read from; undefined when artifacts are off. */
+  artifacts?: ArtifactStore | undefined;
 }
 
 interface Locals {

@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import { buffer } from 'node:stream/consumers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import yauzl from 'yauzl';
+import { type ObjectStore, startObjectStore } from '../../localcluster/object-store.js';
+import { createS3ArtifactStore } from '../../shared/artifacts/s3-store.js';
+import { type ArtifactStore, ArtifactStoreError } from '../../shared/artifacts/store.js';
+import { downloadsZip } from './downloads-zip.js';
+
+/** The downloads zip, built from a real SeaweedFS and read back with yauzl. */
+
+let server: ObjectStore;
+let store: ArtifactStore;
+beforeAll(async () => {
+  server = await startObjectStore();
+  store = createS3ArtifactStore(server.s3);
+}, 120_000);
+afterAll(async () => {
+  store?.close();
+  await server?.stop();
+});
+
+/** Every entry of a zip: name → bytes. */
+async function unzip(zip: Buffer): Promise<Map<string, Buffer>> {
+  const file = await new Promise<yauzl.ZipFile>((resolve, reject) =>
+    yauzl.fromBuffer(zip, { lazyEntries: true }, (err, z) => (err ? reject(err) : resolve(z))),
+  );
+  const out = new Map<string, Buffer>();
+  await new Promise<void>((resolve, reject) => {
+    file.on('error', reject);
+    file.on('end', () => resolve());
+    file.on('entry', (entry: yauzl.Entry) => {
+      file.openReadStream(entry, (err, stream) => {
+        if (err) return reject(err);
+        buffer(stream).then((bytes) => {
+          out.set(entry.fileName, bytes);
+          file.readEntry();
+        }, reject);
+      });
+    });
+    file.readEntry();
+  });
+  return out;
+}
+
+describe('downloads zip', () => {
+  it('holds exactly the stored downloads, no logs, and is as long as it said', async () => {
+    const scope = { project: 'default', session: 'zip-some' };
+    const pdf = randomBytes(256 * 1024);
+    await store.put(scope, 'downloads', 'report-1719265797164.pdf', pdf, pdf.length);
+    await store.put(scope, 'downloads', 'naïve name.txt', Buffer.from('hi\n'), 3);
+    await store.put(scope, 'logs', 'cdp-000001.jsonl', Buffer.from('{}\n'), 3);
+    const zip = await downloadsZip(store, scope);
+    expect(zip.entries).toBe(2);
+    const bytes = await buffer(zip.stream);
+    expect(bytes.length).toBe(zip.bytes);
+    const entries = await unzip(bytes);
+    expect([...entries.keys()].sort()).toEqual(['naïve name.txt', 'report-1719265797164.pdf']);
+    expect(entries.get('report-1719265797164.pdf')?.equals(pdf)).toBe(true);
+    expect(entries.get('naïve name.txt')?.toString()).toBe('hi\n');
+  });
+
+  it('is an empty zip (not nothing) for a session without downloads', async () => {
+    const zip = await downloadsZip(store, { project: 'default', session: 'zip-none' });
+    const bytes = await buffer(zip.stream);
+    expect(zip.entries).toBe(0);
+    expect(bytes.length).toBe(zip.bytes);
+    expect(bytes.length).toBeGreaterThan(0);
+    expect((await unzip(bytes)).size).toBe(0);
+  });
+
+  it('fails before producing a byte when the store does not answer', async () => {
+    const quick = createS3ArtifactStore({ ...server.s3, maxAttempts: 1, stallTimeoutMs: 1000 });
+    await server.interrupt();
+    try {
+      const err = await downloadsZip(quick, { project: 'default', session: 'zip-some' }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ArtifactStoreError);
+      expect((err as ArtifactStoreError).reason).toBe('Unreachable');
+    } finally {
+      await server.resume();
+      quick.close();
+    }
+  });
+});
