@@ -1,6 +1,10 @@
 /**
- * Scale: the operator with thousands of sessions whose pods the node agent marks Running and Ready without
- * starting anything (localnode's per-pod simulate annotation, set through the operator's podAnnotations).
+ * Scale: the operator with thousands of sessions whose pods run on KWOK's fake nodes (bench/kwok.ts): bound by
+ * the real scheduler, then Running and Ready at once by KWOK's pod-ready stage, with no container behind them.
+ * The operator's nodeSelector and tolerations (its ordinary settings) place them there. There is no sidecar,
+ * so no connection report: a session becomes Running on its pod's Ready condition, the path the operator takes
+ * when the readiness probe passes before a report arrives (plan.ts: podReady || browserAnswers). That is what
+ * the retired stand-in's simulated pods did too (Running and Ready, no processes, no report).
  *
  * The sessions are created first, as a backlog, and then a fresh operator process is started for their
  * namespace, so that admission throughput is the operator's (not the client's create rate) and its memory and
@@ -11,17 +15,18 @@
  * admitted, which is the point: it shows whether timers keep time under load.
  *
  * Baseline (first size only): the same pods created directly through the API, 32 at a time, on the same
- * simulated node: what Kubernetes itself takes to get that many pods Running here.
+ * fake nodes: what Kubernetes itself takes to get that many pods Running here.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import { ANNOTATION_LOCALNODE_SIMULATE, type BrowserSession } from '../src/api/index.js';
+import type { BrowserSession } from '../src/api/index.js';
 import { childName, desiredPod } from '../src/operator/children.js';
 import { loadConfig as loadOperatorConfig } from '../src/operator/config.js';
 import { type KubeClient, paths } from '../src/shared/kube/client.js';
 import { Informer } from '../src/shared/kube/informer.js';
 import type { ChildHandle } from './child-protocol.js';
+import { type Kwok, placement } from './kwok.js';
 import { ProcMonitor, type ProcUsage } from './proc.js';
 import { type Cell, mapLimit, type Percentiles, percentiles, ratio, sleep, table } from './report.js';
 import { type BenchStack, countObjects, waitForNoPods } from './stack.js';
@@ -45,7 +50,7 @@ export interface ScaleOptions {
 }
 
 export interface ClusterRequests {
-  /** Every client's requests to the apiserver meanwhile (operator, scheduler, node agent, controller-manager). */
+  /** Every client's requests to the apiserver meanwhile (operator, scheduler, KWOK, controller-manager). */
   total: number;
   perSession: number;
   byVerb: Record<string, number>;
@@ -98,7 +103,7 @@ export interface ScaleRun {
     requests: { total: number; perSession: number; byVerb: Record<string, number> };
   };
   cluster: ClusterRequests;
-  /** The rest of the system meanwhile: apiserver, etcd, scheduler, controller-manager, node agent. */
+  /** The rest of the system meanwhile: apiserver, etcd, scheduler, controller-manager, KWOK. */
   others: Record<string, ProcUsage>;
   baseline?: PodBaseline;
   incomplete?: string;
@@ -196,10 +201,7 @@ async function podBaseline(
     kind: 'Namespace',
     metadata: { name: namespace },
   });
-  const config = {
-    ...loadOperatorConfig({ BF_SESSION_KEY: stack.sessionKey }),
-    podAnnotations: { [ANNOTATION_LOCALNODE_SIMULATE]: 'true' },
-  };
+  const config = { ...loadOperatorConfig({ BF_SESSION_KEY: stack.sessionKey }), ...placement };
   const names = Array.from({ length: n }, (_, i) => `p-${String(i).padStart(5, '0')}`);
   const pods = new Informer<V1Pod>(client, paths.pods(namespace));
   await pods.start();
@@ -250,6 +252,7 @@ async function podBaseline(
 
 export async function benchScale(
   stack: BenchStack,
+  kwok: Kwok,
   options: ScaleOptions,
   progress: (msg: string) => void,
 ): Promise<ScaleRun> {
@@ -310,7 +313,7 @@ export async function benchScale(
           ['etcd', controlPlanePid(stack, 'etcd')],
           ['kube-scheduler', controlPlanePid(stack, 'kube-scheduler')],
           ['kube-controller-manager', controlPlanePid(stack, 'kube-controller-manager')],
-          ['localnode', stack.localnode.pid],
+          ['kwok', kwok.pid],
         ].filter((e): e is [string, number] => e[1] !== undefined),
       ),
     ).start();
@@ -318,7 +321,7 @@ export async function benchScale(
     const t1 = Date.now();
     operator = await stack.startOperator(`operator-scale-${n}`, {
       watchNamespace: namespace,
-      podAnnotations: { [ANNOTATION_LOCALNODE_SIMULATE]: 'true' },
+      ...placement,
       reportUrl: '',
       reportListen: '127.0.0.1:0',
     });
@@ -468,7 +471,7 @@ export function formatScale(runs: ScaleRun[]): string {
     ['operator requests / admitted session (own)', ...col((r) => r.operator.requests.perSession)],
     ['apiserver requests / admitted session (all)', ...col((r) => r.cluster.perSession)],
   ];
-  for (const name of ['kube-apiserver', 'etcd', 'kube-scheduler', 'kube-controller-manager', 'localnode']) {
+  for (const name of ['kube-apiserver', 'etcd', 'kube-scheduler', 'kube-controller-manager', 'kwok']) {
     rows.push([
       `${name} CPU (s) / peak RSS (MiB)`,
       ...col((r) =>
@@ -477,7 +480,7 @@ export function formatScale(runs: ScaleRun[]): string {
     ]);
   }
   const out = [
-    `simulated pods (Running/Ready without processes); backlog first, then a fresh operator process (${runs[0]?.operatorWorkers ?? 4} workers)`,
+    `KWOK fake nodes and pods (Running/Ready from KWOK's pod-ready stage, no containers, no sidecar: sessions go Running on pod Ready, no report); backlog first, then a fresh operator process (${runs[0]?.operatorWorkers ?? 4} workers)`,
     table(['', ...runs.map((r) => `${r.options.sessions} sessions`)], rows),
   ];
   const b = runs.find((r) => r.baseline);
