@@ -145,7 +145,8 @@ export async function startBenchStack(
         ...base,
         namespace: 'bf-bench-system',
         metricsListen: '127.0.0.1:0',
-        ...(await freeReportEndpoint(hostIP)),
+        // Not when the caller names its own: the node's address is gone once the node is down.
+        ...(overrides.reportListen ? {} : await freeReportEndpoint(hostIP)),
         leaderElection: { ...base.leaderElection, enabled: false },
         chrome: {
           ...base.chrome,

@@ -9,9 +9,11 @@
  *   pod created, scheduled        the pod watch (the object appears; spec.nodeName is set)
  *   sandbox ready                 the kubelet's first Event for the pod ("Pulled": image present, emitted once
  *                                 containerd has the sandbox up, its network set up by the CNI bridge plugin)
- *   Chrome container started      the kubelet's "Started" Event for the chrome container (runc has started it)
- *   Chrome's DevTools up          the "DevTools listening on" line in Chrome's container log: containerd stamps
- *                                 each line with nanoseconds as it reads it (kubectl logs --timestamps)
+ *   containers started            the kubelet's "Started" Events, the later of chrome's and the sidecar's (runc
+ *                                 has started the process; the kubelet starts the containers one after another)
+ *   Chrome and sidecar up         the later of the "DevTools listening on" line in Chrome's container log and
+ *                                 "sidecar listening" in the sidecar's: containerd stamps each line with
+ *                                 nanoseconds as it reads it (kubectl logs --timestamps)
  *   sidecar report seen           the session watch: status.chromeReachable, which only the report handler
  *                                 writes, becomes true
  *   Running                       status.readyAt, which the operator writes with milliseconds
@@ -42,7 +44,7 @@ interface Marks {
   runningSeen?: number;
   /** From the container logs (containerd's timestamps). */
   devtools?: number;
-  sidecarFirstLog?: number;
+  sidecarListening?: number;
   logError?: string;
   recorded: Record<string, string | undefined>;
 }
@@ -147,9 +149,12 @@ export class StartObserver {
         if (line) m.devtools = logTime(line);
         else await sleep(50);
       }
-      const first = String((await read('sidecar')) ?? '').split('\n')[0];
-      if (first) m.sidecarFirstLog = logTime(first);
+      const line = String((await read('sidecar')) ?? '')
+        .split('\n')
+        .find((l) => l.includes('sidecar listening'));
+      if (line) m.sidecarListening = logTime(line);
       if (m.devtools === undefined) m.logError = 'no "DevTools listening on" line in the chrome log';
+      if (m.sidecarListening === undefined) m.logError = 'no "sidecar listening" line in the sidecar log';
     } catch (err) {
       m.logError = err instanceof Error ? err.message : String(err);
     }
@@ -180,13 +185,18 @@ const PATH = [
   'pod created',
   'scheduled',
   'sandbox ready',
-  'Chrome container started',
-  "Chrome's DevTools up",
+  'containers started',
+  'Chrome and sidecar up',
   'sidecar report seen',
   'Running',
 ] as const;
 /** Not on the path (measured from a milestone named in EXPLAIN). */
-const OFF_PATH = ['sidecar container started', 'kubelet status: all running', 'pod Ready'] as const;
+const OFF_PATH = [
+  'Chrome: started → DevTools',
+  'sidecar: started → listening',
+  'kubelet status: all running',
+  'pod Ready',
+] as const;
 const PARTS = [...PATH, 'total', ...OFF_PATH] as const;
 type Part = (typeof PARTS)[number];
 
@@ -198,6 +208,8 @@ export interface SessionStart {
   parts: Record<Part, number>;
   /** What made the session Running first: the sidecar's report or the pod's readiness probe. */
   runningOn: 'report' | 'pod Ready';
+  /** Which of the two came up last, so held up the report. */
+  lastUp: 'chrome' | 'sidecar';
   startupLatencyMs: number | undefined;
   recorded: Marks['recorded'];
 }
@@ -238,7 +250,7 @@ export async function benchStartLatency(
       reportSeen: m.reportSeen ?? Number.NaN,
       running: Date.parse(s.status?.readyAt ?? ''),
       sidecarStarted: m.sidecarStarted ?? Number.NaN,
-      sidecarFirstLog: m.sidecarFirstLog ?? Number.NaN,
+      sidecarListening: m.sidecarListening ?? Number.NaN,
       podStatusRunning: m.podStatusRunning ?? Number.NaN,
       podReady: m.podReady ?? Number.NaN,
     };
@@ -249,7 +261,9 @@ export async function benchStartLatency(
       'scheduled',
       'sandboxReady',
       'chromeStarted',
+      'sidecarStarted',
       'devtools',
+      'sidecarListening',
       'reportSeen',
       'running',
     ];
@@ -258,18 +272,21 @@ export async function benchStartLatency(
       incomplete.push({ session: run.sessionId, missing: m.logError ? [...missing, m.logError] : missing });
       return undefined;
     }
+    at['containersStarted'] = Math.max(at['chromeStarted'] as number, at['sidecarStarted'] as number);
+    at['bothUp'] = Math.max(at['devtools'] as number, at['sidecarListening'] as number);
     const d = (a: string, b: string) => (at[b] as number) - (at[a] as number);
     const parts: Record<Part, number> = {
       admission: d('createSent', 'admitted'),
       'pod created': d('admitted', 'podSeen'),
       scheduled: d('podSeen', 'scheduled'),
       'sandbox ready': d('scheduled', 'sandboxReady'),
-      'Chrome container started': d('sandboxReady', 'chromeStarted'),
-      "Chrome's DevTools up": d('chromeStarted', 'devtools'),
-      'sidecar report seen': d('devtools', 'reportSeen'),
+      'containers started': d('sandboxReady', 'containersStarted'),
+      'Chrome and sidecar up': d('containersStarted', 'bothUp'),
+      'sidecar report seen': d('bothUp', 'reportSeen'),
       Running: d('reportSeen', 'running'),
       total: d('createSent', 'running'),
-      'sidecar container started': d('chromeStarted', 'sidecarStarted'),
+      'Chrome: started → DevTools': d('chromeStarted', 'devtools'),
+      'sidecar: started → listening': d('sidecarStarted', 'sidecarListening'),
       'kubelet status: all running': d('sandboxReady', 'podStatusRunning'),
       'pod Ready': d('sandboxReady', 'podReady'),
     };
@@ -280,6 +297,7 @@ export async function benchStartLatency(
       parts,
       // Whichever this watch saw first; a pod never seen Ready (NaN) did not make it Running.
       runningOn: (at['podReady'] as number) < (at['reportSeen'] as number) ? 'pod Ready' : 'report',
+      lastUp: (at['devtools'] as number) > (at['sidecarListening'] as number) ? 'chrome' : 'sidecar',
       startupLatencyMs: s.status?.startupLatencyMs,
       recorded: m.recorded,
     } satisfies SessionStart;
@@ -330,15 +348,17 @@ const EXPLAIN: Record<Part, string> = {
   scheduled: 'pod → bound to the node (kube-scheduler)',
   'sandbox ready':
     "bound → kubelet's first Event (kubelet sees the pod, containerd runs the pause sandbox, CNI bridge)",
-  'Chrome container started': 'sandbox → "Started" chrome (containerd creates the container, runc starts it)',
-  "Chrome's DevTools up": 'started → "DevTools listening" in its log (Chrome starts in the container)',
+  'containers started':
+    'sandbox → both "Started" (containerd creates each container, runc starts it; chrome, then the sidecar)',
+  'Chrome and sidecar up':
+    'started → the later of "DevTools listening" (Chrome) and "sidecar listening" (Node.js loads the app)',
   'sidecar report seen':
-    "DevTools → status.chromeReachable (sidecar's watcher connects, reports; operator applies)",
+    "up → status.chromeReachable (the sidecar's watcher connects to Chrome, reports; the operator applies)",
   Running:
     "report → status.readyAt (operator sees it, and needs the kubelet's status: containers running, then writes)",
   total: 'create sent → Running',
-  'sidecar container started':
-    '(off the path) chrome started → sidecar "Started" (the kubelet starts them in turn)',
+  'Chrome: started → DevTools': '(off the path) chrome "Started" → "DevTools listening on" in its log',
+  'sidecar: started → listening': '(off the path) sidecar "Started" → "sidecar listening" in its log',
   'kubelet status: all running':
     "(off the path) sandbox → pod status shows both running (the kubelet's status update)",
   'pod Ready': '(off the path) sandbox → pod Ready: the readiness probe, 1 s period',
@@ -404,16 +424,16 @@ export function formatStartLatency(r: StartLatencyResults): string {
         'the same components',
       ),
       vs(
-        'to the container running',
-        sum('sandbox ready', 'Chrome container started'),
+        'to the containers running',
+        sum('sandbox ready', 'containers started'),
         STAND_IN.parts['process started'],
         'stand-in: a netns and a host process; here: kubelet sync, pause sandbox, CNI, containerd + runc',
       ),
       vs(
-        'container running → Running',
-        sum("Chrome's DevTools up", 'sidecar report seen', 'Running'),
+        'containers running → Running',
+        sum('Chrome and sidecar up', 'sidecar report seen', 'Running'),
         STAND_IN.parts.Running,
-        'Chrome start, the report, the operator; here also the kubelet status the operator waits for',
+        'Chrome and the sidecar start in containers, the report, the operator',
       ),
       vs('create → Running (sum of p50s)', sum(...PATH), STAND_IN.startP50, 'the parts above'),
       vs('create → Running, p50 of totals', seq.total.p50, STAND_IN.startP50, ''),
@@ -426,10 +446,12 @@ export function formatStartLatency(r: StartLatencyResults): string {
       ),
     ],
   );
-  const on = (mode: string) => {
+  const count = (mode: string, f: (s: SessionStart) => boolean) => {
     const ss = r.sessions.filter((s) => s.mode === mode);
-    return `${ss.filter((s) => s.runningOn === 'report').length} of ${ss.length}`;
+    return `${ss.filter(f).length} of ${ss.length}`;
   };
+  const on = (mode: string) => count(mode, (s) => s.runningOn === 'report');
+  const sidecarLast = (mode: string) => count(mode, (s) => s.lastUp === 'sidecar');
   const recorded = Object.entries(r.recordedSeconds)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
@@ -438,6 +460,7 @@ export function formatStartLatency(r: StartLatencyResults): string {
       (r.incomplete.length > 0 ? ` (${r.incomplete.length} incomplete, left out)` : ''),
     table(['part', 'seq p50', 'seq p95', 'seq p99', 'conc p50', 'conc p95', 'conc p99', ''], rows),
     `Running on the sidecar's report (not the readiness probe): ${on('sequential')} sequential, ${on('concurrent')} concurrent.`,
+    `The sidecar came up after Chrome (so held up the report): ${sidecarLast('sequential')} sequential, ${sidecarLast('concurrent')} concurrent.`,
     `API timestamps (1 s resolution), seconds after the pod's creationTimestamp, p50 sequential: ${recorded || '–'}`,
     '',
     `Real node vs the stand-in (src/localnode; figures from README, ${STAND_IN.date}, not this run):`,
