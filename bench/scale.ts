@@ -378,8 +378,8 @@ export async function benchScale(
       times.length > 0 ? Math.round((times.length / (Math.max(...times) - synced)) * 10_000) / 10 : undefined;
     // endedAt is when the operator's pass ended the session (plan.ts), expiresAt when it was due.
     const lag = sessions.flatMap((s) => {
-      const { endedAt, expiresAt, endReason } = s.status ?? {};
-      return endedAt && expiresAt && endReason === 'Expired'
+      const { endedAt, expiresAt, phase } = s.status ?? {};
+      return endedAt && expiresAt && phase === 'TimedOut'
         ? [Date.parse(endedAt) - Date.parse(expiresAt)]
         : [];
     });
