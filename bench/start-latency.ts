@@ -364,7 +364,7 @@ const EXPLAIN: Record<Part, string> = {
   'pod Ready': '(off the path) sandbox → pod Ready: the readiness probe, 1 s period',
 };
 
-/** What the stand-in (src/localnode) gave on 2026-11-30: README's Performance section, not this run. */
+/** What the stand-in (src/localnode) gave on 2026-11-30, as README's Performance section quotes it: not this run. */
 const STAND_IN = {
   date: '2026-11-30',
   lifecycleP50: 868,
