@@ -36,9 +36,12 @@ chaos: tools build ## Chaos run at full size (CHAOS_SEED, CHAOS_SESSIONS=300, CH
 	CHAOS_FULL=1 $(CLUSTER_LOCK) npx vitest run --project cluster e2e/chaos.test.ts
 
 .PHONY: bench
-bench: tools build ## Run the benchmarks in bench/ (not part of test; needs root) and print their tables
+# images: the lifecycle and start-latency runs put the operator's pods on a real kubelet with containerd, from
+# the chart's images. The machine-wide lock: the real node (one per machine) and a control plane whose load
+# would skew the figures of whatever else runs.
+bench: tools build images ## Run the benchmarks in bench/ (not part of test; needs root) and print their tables
 	npx tsc -p tsconfig.bench.json
-	node dist-bench/bench/main.js
+	flock /tmp/bf-cluster.lock node dist-bench/bench/main.js
 
 ##@ Building
 

@@ -19,7 +19,7 @@ export interface ChildStats {
   [k: string]: unknown;
 }
 
-export type ChildMode = 'operator' | 'gateway' | 'localnode' | 'sidecar';
+export type ChildMode = 'operator' | 'gateway' | 'sidecar';
 
 export interface ChildHandle {
   mode: ChildMode;

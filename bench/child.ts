@@ -2,16 +2,13 @@
  * The processes the benchmarks start, each as its own OS process as in a deployment (so that its memory and CPU
  * can be read from /proc and nothing shares the benchmark client's event loop):
  *
- *   node dist-bench/bench/child.js <operator|gateway|localnode|sidecar>     config as JSON in BF_BENCH_CONFIG
+ *   node dist-bench/bench/child.js <operator|gateway|sidecar>     config as JSON in BF_BENCH_CONFIG
  *
  * The parent talks to it over the IPC channel: the child says `ready` (with its ports) and answers `stats`
  * (its own counters, e.g. the operator's apiserver requests). SIGTERM stops it cleanly; so does the IPC channel
- * closing, which is what happens when the benchmark process dies: the node agent then still stops its pods and
- * removes its namespaces, so no Chrome outlives a crashed benchmark.
+ * closing, which is what happens when the benchmark process dies.
  */
 import { startGateway } from '../src/gateway/gateway.js';
-import { createLocalnode } from '../src/localnode/agent.js';
-import { validateConfig as validateLocalnodeConfig } from '../src/localnode/config.js';
 import { startOperator } from '../src/operator/operator.js';
 import { createLogger } from '../src/shared/log.js';
 import { sidecarConfigFromEnv } from '../src/sidecar/config.js';
@@ -44,12 +41,6 @@ async function start(mode: string, config: Record<string, unknown>): Promise<Run
       const gw = await startGateway(gatewayConfig as never, { kubeconfigPath: kubeconfig, log });
       send({ type: 'ready', ports: { http: gw.port, metrics: gw.metricsPort } });
       return { stats: () => ({}), stop: () => gw.stop() };
-    }
-    case 'localnode': {
-      const node = createLocalnode(validateLocalnodeConfig(config as never), { log });
-      await node.start();
-      send({ type: 'ready', ports: {} });
-      return { stats: () => ({}), stop: () => node.stop() };
     }
     case 'sidecar': {
       // The pod's env contract, plus the address to bind (a pod binds 0.0.0.0 in its own network namespace).

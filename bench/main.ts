@@ -1,16 +1,19 @@
 /**
- * `make bench`: the five benchmarks against one local stack started once (control plane, node agent,
- * operator, gateway; bench/stack.ts), numbered as in the issue and run in that order except that scale comes
- * last (see there). Each prints its table, always next to a baseline measured in the same run on the same
- * machine, and writes bench/results/<name>.json. Never part of `make test`.
+ * `make bench`: the five benchmarks against one local stack started once (control plane, a real node with
+ * kubelet and containerd, operator, gateway; bench/stack.ts), numbered as in the issue and run in that order
+ * except that scale comes last (see there). The real node runs the browser pods of 1 and 2 and is taken down
+ * before 3, whose pods are KWOK's (bench/kwok.ts); 4 and 5 run their "pods" on loopback. Each prints its table, always next
+ * to a baseline measured in the same run on the same machine, and writes bench/results/<name>.json. Never part
+ * of `make test`.
  *
  *   BF_BENCH_QUICK=1   smaller sizes, for trying the harness out (the figures are then not the published ones)
  *   BF_BENCH_SCALE=1000:1000:60:1,10000:1000:60:10   scale runs as sessions:expiring:timeoutSeconds:projects
  *   BF_BENCH_BUDGET_SECONDS=810   the time the whole run may take (the scale runs stop waiting at its end)
  *   BF_BENCH_PROFILE=operator   V8 CPU profiles of those child processes, in bench/results/logs/profiles
  *   BF_BENCH_ONLY=scale,gateway   run a subset (lifecycle, start-latency, scale, cdp-proxy, gateway); start-latency
- *                      reads the lifecycle's sessions; without either, no real browser pod runs and the pod
- *                      network is not used
+ *                      reads the lifecycle's sessions; without either, no real node is started (and no root
+ *                      is needed)
+ *   BF_BENCH_KWOK_NODES=20   fake nodes for the scale runs (each takes a share of the largest run's pods)
  */
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
@@ -18,6 +21,7 @@ import path from 'node:path';
 import { repoRoot } from '../src/shared/repo-root.js';
 import { benchCdpProxy, formatCdpProxy } from './cdp-proxy.js';
 import { benchGateway, formatGateway } from './gateway.js';
+import { startKwok } from './kwok.js';
 import { benchLifecycle, formatLifecycle } from './lifecycle.js';
 import { banner, describeMachine, type Machine, writeResult } from './report.js';
 import { benchScale, formatScale, type ScaleRun } from './scale.js';
@@ -63,7 +67,14 @@ for (const name of only) {
 }
 const selected = (name: (typeof NAMES)[number]) => only.length === 0 || only.includes(name);
 // Start latency is read from the lifecycle's sessions.
-const realPods = selected('lifecycle') || selected('start-latency');
+const realNode = selected('lifecycle') || selected('start-latency');
+const kwokNodes = Number(process.env['BF_BENCH_KWOK_NODES'] ?? 20);
+if (!Number.isInteger(kwokNodes) || kwokNodes < 1 || kwokNodes > 256) {
+  console.error(
+    `BF_BENCH_KWOK_NODES must be an integer from 1 to 256, not "${process.env['BF_BENCH_KWOK_NODES']}"`,
+  );
+  process.exit(2);
+}
 
 const started = Date.now();
 /** `make bench` must finish within 15 minutes on this machine; the scale runs stretch to fill what is left. */
@@ -125,14 +136,14 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop().then(() => process.exit(130)));
   process.once('SIGTERM', () => void stop().then(() => process.exit(143)));
   try {
-    stack = await startBenchStack(progress, { realPods });
+    stack = await startBenchStack(progress, { realNode });
     const s = stack;
     const machine = await describeMachine(s.kubernetesVersion);
     console.log(
       `browserfleet benchmarks${quick ? ' (BF_BENCH_QUICK: reduced sizes)' : ''}\n${banner('machine', machine)}`,
     );
 
-    if (realPods) {
+    if (realNode) {
       const observer = new StartObserver(s.client, s.namespace);
       await observer.start();
       const lifecycle = await section(
@@ -174,26 +185,50 @@ async function main(): Promise<void> {
     // Last, although it is number 3: the 10,000-session run leaves its long-timeout sessions running, and only
     // the control plane's shutdown removes them cheaply. Its time budget is what is left of the 15 minutes.
     if (selected('scale')) {
+      // The scale runs' pods go to KWOK's fake nodes; a kubelet and kube-proxy watching thousands of pods and
+      // Services would only add their CPU to the figures. (4 and 5 keep the node: the operator's report
+      // endpoint and the page listen on its bridge address.)
+      if (s.node) {
+        progress('taking the real node down…');
+        await s.stopNode();
+      }
       await section(
         'scale',
-        '3. Scale: the operator with simulated pods',
+        '3. Scale: the operator with KWOK fake nodes and pods',
         machine,
         async () => {
           const runs: ScaleRun[] = [];
-          const budgetEnd = started + BUDGET_MS - TEARDOWN_RESERVE_MS;
-          for (const [i, size] of sizes.scale.entries()) {
-            const left = budgetEnd - Date.now();
-            // Earlier runs get a share, so that a slow one cannot starve the later ones.
-            const share = i === sizes.scale.length - 1 ? 1 : 0.55;
-            runs.push(
-              await benchScale(
-                s,
-                { ...size, createConcurrency: 32, deadline: Date.now() + Math.max(30_000, left * share) },
-                progress,
-              ),
-            );
+          const largest = Math.max(...sizes.scale.map((x) => x.sessions));
+          const kwok = await startKwok(
+            s.client,
+            s.kubeconfig,
+            {
+              nodes: kwokNodes,
+              // Room for the largest run with a fifth to spare (pods of an earlier run may still be going).
+              podsPerNode: Math.max(110, Math.ceil((largest * 1.2) / kwokNodes)),
+              logFile: path.join(s.logsDir, 'kwok.log'),
+            },
+            progress,
+          );
+          try {
+            const budgetEnd = started + BUDGET_MS - TEARDOWN_RESERVE_MS;
+            for (const [i, size] of sizes.scale.entries()) {
+              const left = budgetEnd - Date.now();
+              // Earlier runs get a share, so that a slow one cannot starve the later ones.
+              const share = i === sizes.scale.length - 1 ? 1 : 0.55;
+              runs.push(
+                await benchScale(
+                  s,
+                  kwok,
+                  { ...size, createConcurrency: 32, deadline: Date.now() + Math.max(30_000, left * share) },
+                  progress,
+                ),
+              );
+            }
+          } finally {
+            await kwok.stop();
           }
-          return { runs };
+          return { runs, kwok: { nodes: kwok.nodes.length } };
         },
         (r) => formatScale(r.runs),
       );

@@ -1,27 +1,32 @@
 /**
- * Scale: the operator with thousands of sessions whose pods the node agent marks Running and Ready without
- * starting anything (localnode's per-pod simulate annotation, set through the operator's podAnnotations).
+ * Scale: the operator with thousands of sessions whose pods run on KWOK's fake nodes (bench/kwok.ts): bound by
+ * the real scheduler, then Running and Ready at once by KWOK's pod-ready stage, with no container behind them.
+ * The operator's nodeSelector and tolerations (its ordinary settings) place them there. There is no sidecar,
+ * so no connection report: a session becomes Running on its pod's Ready condition, the path the operator takes
+ * when the readiness probe passes before a report arrives (plan.ts: podReady || browserAnswers). That is what
+ * the retired stand-in's simulated pods did too (Running and Ready, no processes, no report).
  *
  * The sessions are created first, as a backlog, and then a fresh operator process is started for their
  * namespace, so that admission throughput is the operator's (not the client's create rate) and its memory and
  * CPU are its own, read from /proc. Nobody connects, so sessions end by expiry: `expiring` of them (spread
  * evenly over the backlog) have a short timeout, the rest one longer than the run. Expiry precision is when
- * the operator actually ended a session (its Ended condition's time) minus when it was due (endedAt, which
- * the operator sets to expiresAt); with a short timeout that happens while the backlog is still being
+ * the operator actually ended a session (status.endedAt, the time of the pass that ended it) minus when it was
+ * due (status.expiresAt); with a short timeout that happens while the backlog is still being
  * admitted, which is the point: it shows whether timers keep time under load.
  *
  * Baseline (first size only): the same pods created directly through the API, 32 at a time, on the same
- * simulated node: what Kubernetes itself takes to get that many pods Running here.
+ * fake nodes: what Kubernetes itself takes to get that many pods Running here.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import { ANNOTATION_LOCALNODE_SIMULATE, type BrowserSession } from '../src/api/index.js';
+import type { BrowserSession } from '../src/api/index.js';
 import { childName, desiredPod } from '../src/operator/children.js';
 import { loadConfig as loadOperatorConfig } from '../src/operator/config.js';
 import { type KubeClient, paths } from '../src/shared/kube/client.js';
 import { Informer } from '../src/shared/kube/informer.js';
 import type { ChildHandle } from './child-protocol.js';
+import { type Kwok, placement } from './kwok.js';
 import { ProcMonitor, type ProcUsage } from './proc.js';
 import { type Cell, mapLimit, type Percentiles, percentiles, ratio, sleep, table } from './report.js';
 import { type BenchStack, countObjects, waitForNoPods } from './stack.js';
@@ -45,7 +50,7 @@ export interface ScaleOptions {
 }
 
 export interface ClusterRequests {
-  /** Every client's requests to the apiserver meanwhile (operator, scheduler, node agent, controller-manager). */
+  /** Every client's requests to the apiserver meanwhile (operator, scheduler, KWOK, controller-manager). */
   total: number;
   perSession: number;
   byVerb: Record<string, number>;
@@ -87,7 +92,7 @@ export interface ScaleRun {
   runningPerSecond?: number;
   /** status.startupLatencyMs (admitted → Running) under this load, ms. */
   startupLatencyMs: Percentiles;
-  /** Ended condition time − endedAt (the due time), ms. */
+  /** Timed-out sessions: endedAt (when the operator ended it) − expiresAt (when it was due), ms. */
   expiryLagMs: Percentiles;
   endReasons: Record<string, number>;
   operator: {
@@ -98,7 +103,7 @@ export interface ScaleRun {
     requests: { total: number; perSession: number; byVerb: Record<string, number> };
   };
   cluster: ClusterRequests;
-  /** The rest of the system meanwhile: apiserver, etcd, scheduler, controller-manager, node agent. */
+  /** The rest of the system meanwhile: apiserver, etcd, scheduler, controller-manager, KWOK. */
   others: Record<string, ProcUsage>;
   baseline?: PodBaseline;
   incomplete?: string;
@@ -196,10 +201,7 @@ async function podBaseline(
     kind: 'Namespace',
     metadata: { name: namespace },
   });
-  const config = {
-    ...loadOperatorConfig({ BF_SESSION_KEY: stack.sessionKey }),
-    podAnnotations: { [ANNOTATION_LOCALNODE_SIMULATE]: 'true' },
-  };
+  const config = { ...loadOperatorConfig({ BF_SESSION_KEY: stack.sessionKey }), ...placement };
   const names = Array.from({ length: n }, (_, i) => `p-${String(i).padStart(5, '0')}`);
   const pods = new Informer<V1Pod>(client, paths.pods(namespace));
   await pods.start();
@@ -250,6 +252,7 @@ async function podBaseline(
 
 export async function benchScale(
   stack: BenchStack,
+  kwok: Kwok,
   options: ScaleOptions,
   progress: (msg: string) => void,
 ): Promise<ScaleRun> {
@@ -310,7 +313,7 @@ export async function benchScale(
           ['etcd', controlPlanePid(stack, 'etcd')],
           ['kube-scheduler', controlPlanePid(stack, 'kube-scheduler')],
           ['kube-controller-manager', controlPlanePid(stack, 'kube-controller-manager')],
-          ['localnode', stack.localnode.pid],
+          ['kwok', kwok.pid],
         ].filter((e): e is [string, number] => e[1] !== undefined),
       ),
     ).start();
@@ -318,7 +321,7 @@ export async function benchScale(
     const t1 = Date.now();
     operator = await stack.startOperator(`operator-scale-${n}`, {
       watchNamespace: namespace,
-      podAnnotations: { [ANNOTATION_LOCALNODE_SIMULATE]: 'true' },
+      ...placement,
       reportUrl: '',
       reportListen: '127.0.0.1:0',
     });
@@ -373,11 +376,11 @@ export async function benchScale(
     // Over what happened: a run cut short by the time budget still has a rate, marked partial in the table.
     const perSecond = (times: number[]) =>
       times.length > 0 ? Math.round((times.length / (Math.max(...times) - synced)) * 10_000) / 10 : undefined;
+    // endedAt is when the operator's pass ended the session (plan.ts), expiresAt when it was due.
     const lag = sessions.flatMap((s) => {
-      const endedAt = s.status?.conditions?.find((x) => x.type === 'Ended')?.lastTransitionTime;
-      const due = s.status?.endedAt;
-      return endedAt && due && s.status?.endReason !== 'Released'
-        ? [Date.parse(endedAt) - Date.parse(due)]
+      const { endedAt, expiresAt, phase } = s.status ?? {};
+      return endedAt && expiresAt && phase === 'TimedOut'
+        ? [Date.parse(endedAt) - Date.parse(expiresAt)]
         : [];
     });
     const endReasons: Record<string, number> = {};
@@ -451,7 +454,7 @@ export function formatScale(runs: ScaleRun[]): string {
     ['reached Running (of all)', ...col((r) => `${r.reachedRunning} / ${r.options.sessions}`)],
     ['Running / s', ...col((r) => partial(r.runningPerSecond, r.reachedRunning, r))],
     ['admitted → Running p50/p99/max (ms)', ...col((r) => pct(r.startupLatencyMs))],
-    ['expiry lag, ended − due p50/p99/max (ms)', ...col((r) => pct(r.expiryLagMs))],
+    ['expiry lag, endedAt − expiresAt p50/p99/max (ms)', ...col((r) => pct(r.expiryLagMs))],
     [
       'past expiresAt, not ended at the end (max s)',
       ...col((r) => `${r.overdue.count} (${r.overdue.maxSeconds})`),
@@ -468,7 +471,7 @@ export function formatScale(runs: ScaleRun[]): string {
     ['operator requests / admitted session (own)', ...col((r) => r.operator.requests.perSession)],
     ['apiserver requests / admitted session (all)', ...col((r) => r.cluster.perSession)],
   ];
-  for (const name of ['kube-apiserver', 'etcd', 'kube-scheduler', 'kube-controller-manager', 'localnode']) {
+  for (const name of ['kube-apiserver', 'etcd', 'kube-scheduler', 'kube-controller-manager', 'kwok']) {
     rows.push([
       `${name} CPU (s) / peak RSS (MiB)`,
       ...col((r) =>
@@ -477,7 +480,7 @@ export function formatScale(runs: ScaleRun[]): string {
     ]);
   }
   const out = [
-    `simulated pods (Running/Ready without processes); backlog first, then a fresh operator process (${runs[0]?.operatorWorkers ?? 4} workers)`,
+    `KWOK fake nodes and pods (Running/Ready from KWOK's pod-ready stage, no containers, no sidecar: sessions go Running on pod Ready, no report); backlog first, then a fresh operator process (${runs[0]?.operatorWorkers ?? 4} workers)`,
     table(['', ...runs.map((r) => `${r.options.sessions} sessions`)], rows),
   ];
   const b = runs.find((r) => r.baseline);

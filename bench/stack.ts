@@ -1,17 +1,13 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import {
-  BENCH_NETWORK,
-  freeReportEndpoint,
-  localnodeConfig,
-  seedProject,
-  startLocalControlPlane,
-} from '../src/dev/stack.js';
+import { BENCH_NETWORK, freeReportEndpoint, seedProject, startLocalControlPlane } from '../src/dev/stack.js';
 import { defaultGatewayConfig, validateGatewayConfig } from '../src/gateway/config.js';
 import { type ControlPlane, freePorts } from '../src/localcluster/control-plane.js';
+import { type RealNode, startRealNode } from '../src/localcluster/real-node.js';
 import { loadConfig as loadOperatorConfig, type OperatorConfig } from '../src/operator/config.js';
 import { isNotFound, KubeClient, paths } from '../src/shared/kube/client.js';
 import { repoRoot } from '../src/shared/repo-root.js';
@@ -19,6 +15,22 @@ import { type ChildHandle, startChild } from './child-protocol.js';
 import { resultsDir, sleep } from './report.js';
 
 export const NODE_NAME = 'bench-node';
+/** The real node's state (containerd, kubelet, logs); its images stay in the shared store across runs. */
+const NODE_STATE_DIR = '/run/browserfleet-bench-node';
+const VERSION = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string })
+  .version;
+/** The chart's image names, as `make images` builds them and hack/real-node.sh copies them into containerd. */
+export const CHROME_IMAGE = `browserfleet/chrome:${VERSION}`;
+export const SIDECAR_IMAGE = `browserfleet/browserfleet:${VERSION}`;
+/**
+ * Requests of the benchmark's browser pods: the defaults (500m + 50m CPU, 1 GiB + 64 MiB) would fit three on
+ * this 2-core node, and the lifecycle runs ten at once. Limits stay the defaults; only what the scheduler
+ * reserves is smaller, so every pod is placed and they share the cores as bare Chromes do in the baseline.
+ */
+const BENCH_POD_REQUESTS = {
+  chrome: { cpu: '100m', memory: '256Mi' },
+  sidecar: { cpu: '10m', memory: '32Mi' },
+};
 export const BENCH_NAMESPACE = 'bf-bench';
 export const BENCH_PROJECT = 'bench';
 /**
@@ -37,7 +49,10 @@ export interface BenchStack {
   apiKey: string;
   namespace: string;
   project: string;
-  localnode: ChildHandle;
+  /** The real node (kubelet, containerd, kube-proxy) the browser pods run on; undefined when not started. */
+  node: RealNode | undefined;
+  /** Takes the real node down (the scale runs place their pods on KWOK's fake nodes instead). */
+  stopNode(): Promise<void>;
   operator: ChildHandle;
   gateway: ChildHandle;
   /** http://127.0.0.1:<port>: the SDKs' base URL. */
@@ -51,32 +66,35 @@ export interface BenchStack {
 }
 
 /**
- * Everything the benchmarks run against, started once per `make bench`: a local control plane, the node agent
- * (real browser pods in network namespaces; simulated ones on request), an operator and a gateway, each
- * browserfleet component as its own process, configured as `make dev` configures them.
+ * Everything the benchmarks run against, started once per `make bench`: a local control plane, a real node on
+ * the benchmark network (hack/real-node.sh: kubelet, containerd, runc, the CNI bridge, kube-proxy) when real
+ * browser pods are wanted, an operator and a gateway, each browserfleet component as its own process.
  */
 export async function startBenchStack(
   log: (msg: string) => void,
-  opts: { realPods: boolean },
+  opts: { realNode: boolean },
 ): Promise<BenchStack> {
-  // Without real pods nothing needs the pod network: the node agent only simulates, and the operator's report
-  // endpoint and the page listen on loopback (where the loopback pods' sidecars reach them).
-  const hostIP = opts.realPods ? BENCH_NETWORK.hostIP : '127.0.0.1';
-  if (process.getuid?.() !== 0)
-    throw new Error('the benchmarks need root (the node agent creates network namespaces)');
-  if (!existsSync(path.join(repoRoot, 'dist/main.js'))) {
-    throw new Error('dist/main.js is missing (browser pods run the sidecar from it): run `make build` first');
-  }
+  // Without real pods nothing needs the pod network: the operator's report endpoint and the page listen on
+  // loopback (where the loopback pods' sidecars reach them).
+  if (opts.realNode && process.getuid?.() !== 0)
+    throw new Error('the benchmarks on the real node need root (it runs a kubelet and containerd)');
   const logsDir = path.join(resultsDir, 'logs');
   const children: ChildHandle[] = [];
   let plane: ControlPlane | undefined;
+  let node: RealNode | undefined;
   let page: http.Server | undefined;
+  const stopNode = async () => {
+    const n = node;
+    node = undefined;
+    // down deletes the node's pods first, through the API, then stops the kubelet and undoes the host changes.
+    await n?.stop();
+  };
   const stop = async () => {
-    // The node agent last: it stops the browser pods of sessions the operator no longer serves.
     for (const c of children.reverse()) await c.stop().catch(() => undefined);
     children.length = 0;
     if (page) await new Promise((r) => page?.close(r));
     page?.closeAllConnections();
+    await stopNode().catch((err: unknown) => log(`real node: down failed: ${err}`));
     await plane?.stop();
   };
   try {
@@ -87,25 +105,29 @@ export async function startBenchStack(
     const version = await client.get<{ gitVersion: string }>('/version');
     log(`control plane ready in ${plane.readyMs} ms`);
 
-    const localnode = await startChild(
-      'localnode',
-      localnodeConfig(BENCH_NETWORK, {
-        simulate: !opts.realPods,
-        nodeName: NODE_NAME,
-        kubeconfig,
-        // Not under the control plane's directory: that one is private to root, and pods run as uid 1000.
-        stateDir: '/run/browserfleet-bench',
-        checkoutDir: repoRoot,
-        // Room for the scale benchmark's simulated pods next to the real ones; requests are the operator's.
-        allocatable: { cpu: '100000', memory: '200Ti', pods: 50_000 },
-      }),
-      { logFile: path.join(logsDir, 'localnode.log') },
-    ).catch((err: unknown) => {
-      throw new Error(
-        `${err instanceof Error ? err.message : err}\n(is \`make dev\` or \`make test\` running? they use the same pod network)`,
-      );
-    });
-    children.push(localnode);
+    let hostIP = '127.0.0.1';
+    if (opts.realNode) {
+      // A run killed outright (no exit hook) left its node up; up refuses to start over it.
+      execFileSync('bash', [path.join(repoRoot, 'hack/real-node.sh'), 'down', NODE_STATE_DIR], {
+        stdio: 'ignore',
+      });
+      node = await startRealNode({
+        stateDir: NODE_STATE_DIR,
+        kubeconfigPath: kubeconfig,
+        name: NODE_NAME,
+        bridge: BENCH_NETWORK.bridge,
+        podCIDR: BENCH_NETWORK.podCIDR,
+      }).catch((err: unknown) => {
+        throw new Error(
+          `${err instanceof Error ? err.message : err}\n(is \`make dev\` or \`make test\` running? one real node per machine)`,
+        );
+      });
+      // The node's IP is the first address of the pod range, on the bridge: where pods reach this machine.
+      if (node.ip !== BENCH_NETWORK.hostIP)
+        throw new Error(`real node IP ${node.ip}, expected ${BENCH_NETWORK.hostIP} (the pod range's first)`);
+      hostIP = node.ip;
+      log(`real node ${node.name} up in ${node.upMs} ms (${node.ip}, pods ${node.podCIDR})`);
+    }
 
     const sessionKey = randomBytes(32).toString('base64url');
     const apiKey = `bf_bench_${randomBytes(16).toString('hex')}`;
@@ -123,8 +145,19 @@ export async function startBenchStack(
         ...base,
         namespace: 'bf-bench-system',
         metricsListen: '127.0.0.1:0',
-        ...(await freeReportEndpoint(hostIP)),
+        // Not when the caller names its own: the node's address is gone once the node is down.
+        ...(overrides.reportListen ? {} : await freeReportEndpoint(hostIP)),
         leaderElection: { ...base.leaderElection, enabled: false },
+        chrome: {
+          ...base.chrome,
+          image: CHROME_IMAGE,
+          resources: { ...base.chrome.resources, requests: BENCH_POD_REQUESTS.chrome },
+        },
+        sidecar: {
+          ...base.sidecar,
+          image: SIDECAR_IMAGE,
+          resources: { ...base.sidecar.resources, requests: BENCH_POD_REQUESTS.sidecar },
+        },
         ...overrides,
       };
       const child = await startChild(
@@ -174,7 +207,10 @@ export async function startBenchStack(
       apiKey,
       namespace: BENCH_NAMESPACE,
       project: BENCH_PROJECT,
-      localnode,
+      get node() {
+        return node;
+      },
+      stopNode,
       operator,
       gateway,
       gatewayUrl,
@@ -182,7 +218,7 @@ export async function startBenchStack(
       logsDir,
       startOperator,
       async stop() {
-        // Ending the sessions first lets the operator and node agent take the pods down the normal way.
+        // Ending the sessions first lets the operator and the kubelet take the pods down the normal way.
         await client.request('DELETE', paths.sessions(BENCH_NAMESPACE)).catch(() => undefined);
         await waitForNoPods(client, BENCH_NAMESPACE, 30_000);
         client.close();
