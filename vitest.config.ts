@@ -7,6 +7,8 @@ import { defineConfig } from 'vitest/config';
  * - `chrome`: `*.chrome.test.ts` — a real headless Chromium on loopback, still no cluster.
  * - `cluster`: `*.cluster.test.ts` and e2e/ — one real control plane and a root node agent for the whole run
  *   (or the cluster named by BF_TEST_KUBECONFIG), started by the global setup.
+ * - `chaos`: e2e/chaos.test.ts — a cluster and real node of its own, so it cannot run while the cluster
+ *   project's node is up (one real node per machine): `make test` runs it after the cluster project.
  */
 export default defineConfig({
   test: {
@@ -33,9 +35,18 @@ export default defineConfig({
         test: {
           name: 'cluster',
           include: ['src/**/*.cluster.test.ts', 'e2e/**/*.test.ts'],
+          exclude: ['e2e/chaos.test.ts'],
           globalSetup: ['src/testing/vitest-global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
+          name: 'chaos',
+          include: ['e2e/chaos.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 300_000,
         },
       },
     ],

@@ -8,6 +8,7 @@ import {
   checkEndsWithReason,
   checkLeaderTakeover,
   checkNoLeftovers,
+  checkSurvivesKubelet,
   checkWithinConcurrency,
   DEFAULT_CHECK_OPTIONS,
   INVARIANTS,
@@ -94,7 +95,7 @@ describe('the chaos invariants', () => {
 
   it('ended-by-expiry: time without a leader (from the kill to the next renewal) does not count either', () => {
     const late = [s(0, 'a', { expiresAt: T + 1000 }), s(6000, 'a', { ended: true, endReason: 'Expired' })];
-    const kill: ChaosEvent = { at: T + 500, type: 'kill', target: 'node-agent', detail: '' };
+    const kill: ChaosEvent = { at: T + 500, type: 'kill', target: 'operator-leader', detail: '' };
     const renewed = (renewedAt: number): ChaosEvent => ({
       at: T + renewedAt + 100,
       type: 'lease',
@@ -107,9 +108,9 @@ describe('the chaos invariants', () => {
     expect(checkEndedByExpiry([kill, renewed(3000), ...late]).map((v) => v.detail)).toEqual([
       'seen ended (Expired) 3.0 s after expiresAt',
     ]);
-    // A gateway kill leaves the leader be.
-    const gateway: ChaosEvent = { ...kill, target: 'gateway' } as ChaosEvent;
-    expect(checkEndedByExpiry([gateway, renewed(5500), ...late])).toHaveLength(1);
+    // A gateway kill leaves the leader be, and so does a kubelet restart (the operator's container runs on).
+    for (const target of ['gateway', 'kubelet'] as const)
+      expect(checkEndedByExpiry([{ ...kill, target }, renewed(5500), ...late])).toHaveLength(1);
   });
 
   it('within-concurrency: a third admitted session of a project with concurrency 2', () => {
@@ -203,5 +204,24 @@ describe('the chaos invariants', () => {
       'ended twice: Released, then Expired',
       'a second browser pod p2 (first p1)',
     ]);
+  });
+
+  it('survives-kubelet: a session running at a kubelet restart that ends with its pod failed', () => {
+    const restart: ChaosEvent = { at: T + 1000, type: 'kubelet-down', until: T + 3000 };
+    const running = s(0, 'a', { admitted: true, expiresAt: T + 60_000 });
+    const failed = (at: number) => s(at, 'a', { ended: true, endReason: 'PodFailed' });
+    expect(checkSurvivesKubelet([running, restart, failed(4000)]).map((v) => v.detail)).toEqual([
+      'ended PodFailed 3.0 s after the kubelet was killed',
+    ]);
+    // Its own Chrome was killed: the pod failure is that kill's.
+    const chrome: ChaosEvent = { at: T + 2000, type: 'kill', target: 'chrome', detail: '', session: 'a' };
+    expect(checkSurvivesKubelet([running, restart, chrome, failed(4000)])).toEqual([]);
+    // Ending as sessions do (expired), or long after the restart, or admitted only after it: not the kubelet's.
+    expect(
+      checkSurvivesKubelet([running, restart, s(4000, 'a', { ended: true, endReason: 'Expired' })]),
+    ).toEqual([]);
+    expect(checkSurvivesKubelet([running, restart, failed(3000 + 30_001)])).toEqual([]);
+    const later = s(3500, 'a', { admitted: true, expiresAt: T + 60_000 });
+    expect(checkSurvivesKubelet([restart, later, failed(4000)])).toEqual([]);
   });
 });

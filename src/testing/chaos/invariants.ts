@@ -4,7 +4,7 @@
  * run prints a table of rule → violations (which must all be 0). Times are milliseconds since the epoch.
  */
 
-export type KillTarget = 'operator-leader' | 'gateway' | 'sidecar' | 'chrome' | 'node-agent' | 'apiserver';
+export type KillTarget = 'operator-leader' | 'gateway' | 'sidecar' | 'chrome' | 'kubelet' | 'apiserver';
 
 /** Something a session owns that must go when it ends: its pod, its Service, its network namespace on the node. */
 export type OwnedKind = 'Pod' | 'Service' | 'netns';
@@ -37,7 +37,10 @@ export type ChaosEvent =
       status?: number | undefined;
       message?: string | undefined;
     }
-  | { at: number; type: 'kill'; target: KillTarget; detail: string }
+  /** A kill; `session` is the session whose browser pod it hit (a sidecar or Chrome kill). */
+  | { at: number; type: 'kill'; target: KillTarget; detail: string; session?: string | undefined }
+  /** The kubelet killed at `at` served again at `until` (its containers ran on without it). */
+  | { at: number; type: 'kubelet-down'; until: number }
   /** The API server was down (restarting) from `at` to `until`: no watch could see anything then. */
   | { at: number; type: 'outage'; until: number }
   /** The operator's Lease as the watch saw it. */
@@ -60,6 +63,7 @@ export const INVARIANTS = [
   'client-actionable',
   'leader-takeover',
   'decided-once',
+  'survives-kubelet',
 ] as const;
 export type InvariantName = (typeof INVARIANTS)[number];
 
@@ -70,6 +74,8 @@ export interface CheckOptions {
   expiryToleranceMs: number;
   /** Slack on top of the lease duration for the new leader (its retry period). */
   takeoverSlackMs: number;
+  /** After a kubelet restart, how long a session's end may still be the restart's doing. */
+  kubeletAftermathMs: number;
   /** Up to when the log is complete (the last check of a running log); defaults to the last event. */
   now?: number;
 }
@@ -78,6 +84,7 @@ export const DEFAULT_CHECK_OPTIONS: CheckOptions = {
   cleanupGraceMs: 30_000,
   expiryToleranceMs: 1000,
   takeoverSlackMs: 2000,
+  kubeletAftermathMs: 30_000,
 };
 
 type SessionEvent = Extract<ChaosEvent, { type: 'session' }>;
@@ -125,17 +132,16 @@ export function checkNoLeftovers(log: readonly ChaosEvent[], opts = DEFAULT_CHEC
 
 /**
  * Windows in which no operator could end a session: the API server down (no writes, and no watch can see
- * anything), and from a kill that takes the leader down (the leader itself, or the node agent, whose restart on
- * localnode restarts every pod) to the first Lease renewal after it. How long those last is leader-takeover's
- * business; expiry is judged on the time a leader had.
+ * anything), and from a kill of the leader to the first Lease renewal after it. How long those last is
+ * leader-takeover's business; expiry is judged on the time a leader had. A kubelet restart is no such window:
+ * the operator's container runs on without its kubelet.
  */
 function blindWindows(log: readonly ChaosEvent[], now: number): [number, number][] {
   const windows: [number, number][] = [];
   let leaderlessSince: number | undefined;
   for (const e of log) {
     if (e.type === 'outage') windows.push([e.at, e.until]);
-    if (e.type === 'kill' && (e.target === 'operator-leader' || e.target === 'node-agent'))
-      leaderlessSince ??= e.at;
+    if (e.type === 'kill' && e.target === 'operator-leader') leaderlessSince ??= e.at;
     if (e.type === 'lease' && leaderlessSince !== undefined && e.renewedAt > leaderlessSince) {
       windows.push([leaderlessSince, e.renewedAt]);
       leaderlessSince = undefined;
@@ -357,6 +363,56 @@ export function checkDecidedOnce(log: readonly ChaosEvent[]): Violation[] {
   return out;
 }
 
+/** End reasons that say the browser pod or its node failed, rather than the session running its course. */
+const POD_FAILURES = new Set(['PodFailed', 'PodLost', 'NodeLost']);
+
+/**
+ * What a kubelet restart does to running sessions: nothing. Its containers keep running (containerd and the
+ * shims do not depend on it), the node stays Ready (the restart is far shorter than the node-loss grace), and
+ * the new kubelet adopts the containers it finds. So a session that was running when the kubelet was killed
+ * does not end with its pod or node failed (PodFailed, PodLost, NodeLost) while the kubelet is away or within
+ * kubeletAftermathMs after it is back, unless its own sidecar or Chrome was killed.
+ */
+export function checkSurvivesKubelet(log: readonly ChaosEvent[], opts = DEFAULT_CHECK_OPTIONS): Violation[] {
+  const out: Violation[] = [];
+  const running = new Set<string>();
+  const podKilled = new Set<string>();
+  /** Sessions running at a kubelet kill, with the end of its aftermath. */
+  const exposed = new Map<string, { killedAt: number; until: number }>();
+  const reported = new Set<string>();
+  for (const e of log) {
+    if (e.type === 'session') {
+      if (e.admitted && !e.ended) running.add(e.session);
+      if (e.ended) {
+        running.delete(e.session);
+        const x = exposed.get(e.session);
+        if (
+          x &&
+          e.at <= x.until &&
+          POD_FAILURES.has(e.endReason ?? '') &&
+          !podKilled.has(e.session) &&
+          !reported.has(e.session)
+        ) {
+          reported.add(e.session);
+          out.push({
+            invariant: 'survives-kubelet',
+            at: e.at,
+            session: e.session,
+            detail: `ended ${e.endReason} ${((e.at - x.killedAt) / 1000).toFixed(1)} s after the kubelet was killed`,
+          });
+        }
+      }
+    }
+    if (e.type === 'session-deleted') running.delete(e.session);
+    if (e.type === 'kill' && (e.target === 'sidecar' || e.target === 'chrome') && e.session)
+      podKilled.add(e.session);
+    if (e.type === 'kubelet-down')
+      for (const session of running)
+        exposed.set(session, { killedAt: e.at, until: e.until + opts.kubeletAftermathMs });
+  }
+  return out;
+}
+
 /** Every invariant over the log: name → its violations (every name present, with [] when it holds). */
 export function checkAll(
   log: readonly ChaosEvent[],
@@ -370,5 +426,6 @@ export function checkAll(
     'client-actionable': checkClientActionable(log),
     'leader-takeover': checkLeaderTakeover(log, opts),
     'decided-once': checkDecidedOnce(log),
+    'survives-kubelet': checkSurvivesKubelet(log, opts),
   };
 }

@@ -110,7 +110,7 @@ export async function runChaos(
         },
         log,
       ),
-      runKills(plan.kills, world, log, startedAt, { nodeAgentDownMs: 2000 }),
+      runKills(plan.kills, world, log, startedAt, { kubeletDownMs: 2000 }),
     ]);
     // Settle: every session ended and its objects gone (or the cleanup grace over), then the final check.
     const settleUntil = Date.now() + opts.cleanupGraceMs + 30_000;
