@@ -87,6 +87,14 @@ describe('the chaos invariants', () => {
     expect(checkEndedByExpiry(late).map((v) => v.detail)).toEqual([
       'seen ended (Expired) 1.5 s after expiresAt',
     ]);
+    // The session's own endedAt tells the operator's lag from the watch's.
+    const stamped = [
+      late[0] as ChaosEvent,
+      s(2500, 'a', { ended: true, endReason: 'Expired', expiresAt: T + 1000, endedAt: T + 2300 }),
+    ];
+    expect(checkEndedByExpiry(stamped).map((v) => v.detail)).toEqual([
+      'seen ended (Expired) 1.5 s after expiresAt (endedAt 1.3 s after it)',
+    ]);
     const never = [s(0, 'a', { expiresAt: T + 1000 }), end(5000)];
     expect(checkEndedByExpiry(never).map((v) => v.detail)).toEqual(['still not ended 4.0 s after expiresAt']);
     const outage: ChaosEvent = { at: T + 1200, type: 'outage', until: T + 2400 };

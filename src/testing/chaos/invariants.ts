@@ -22,6 +22,8 @@ export type ChaosEvent =
       ended: boolean;
       endReason?: string | undefined;
       expiresAt?: number | undefined;
+      /** The session's own endedAt: when the operator's pass ended it (the watch sees it some time later). */
+      endedAt?: number | undefined;
     }
   | { at: number; type: 'session-deleted'; session: string }
   /** An owned object appeared (present) or went away (not present). */
@@ -174,9 +176,14 @@ export function checkEndedByExpiry(log: readonly ChaosEvent[], opts = DEFAULT_CH
   const ended = endedAt(log);
   const blind = blindWindows(log, now);
   const reasons = new Map<string, string>();
+  /** How late the operator itself ended it, by its endedAt: the rest of the lag is the write and the watch's. */
+  const ownLag = new Map<string, number>();
   for (const e of log)
-    if (e.type === 'session' && e.ended && e.endReason && !reasons.has(e.session))
-      reasons.set(e.session, e.endReason);
+    if (e.type === 'session' && e.ended && !reasons.has(e.session)) {
+      if (e.endReason) reasons.set(e.session, e.endReason);
+      if (e.endedAt !== undefined && e.expiresAt !== undefined)
+        ownLag.set(e.session, e.endedAt - e.expiresAt);
+    }
   const expires = new Map<string, number>();
   // The deadline the session had when the watch last saw it running (or last saw it, if it never ended).
   for (const e of log)
@@ -192,7 +199,11 @@ export function checkEndedByExpiry(log: readonly ChaosEvent[], opts = DEFAULT_CH
         at: expiresAt + opts.expiryToleranceMs,
         session,
         detail: ended.has(session)
-          ? `seen ended${reasons.get(session) ? ` (${reasons.get(session)})` : ''} ${(late / 1000).toFixed(1)} s after expiresAt`
+          ? `seen ended${reasons.get(session) ? ` (${reasons.get(session)})` : ''} ${(late / 1000).toFixed(1)} s after expiresAt${
+              ownLag.has(session)
+                ? ` (endedAt ${((ownLag.get(session) ?? 0) / 1000).toFixed(1)} s after it)`
+                : ''
+            }`
           : `still not ended ${(late / 1000).toFixed(1)} s after expiresAt`,
       });
   }

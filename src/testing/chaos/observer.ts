@@ -95,6 +95,7 @@ export function startObserver(
         ended: isTerminal(s),
         endReason: s.status?.endReason,
         expiresAt: s.status?.expiresAt ? Date.parse(s.status.expiresAt) : undefined,
+        endedAt: s.status?.endedAt ? Date.parse(s.status.endedAt) : undefined,
       };
       const key = JSON.stringify({ ...e, at: 0 });
       if (last.get(name) !== key) {
