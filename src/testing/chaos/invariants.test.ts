@@ -169,9 +169,11 @@ describe('the chaos invariants', () => {
         message: 'session ended',
       },
     ];
+    log.push({ at: T, type: 'client', client: 4, step: 'connect after expiry', outcome: 'ok' });
     expect(checkClientActionable(log).map((v) => v.detail)).toEqual([
       'client 1 create: no answer (hang)',
       'client 2 connect: an error without a message (HTTP 502)',
+      'client 4 connect after expiry: connected, to a session past its expiresAt',
     ]);
   });
 

@@ -282,10 +282,24 @@ export function checkEndsWithReason(log: readonly ChaosEvent[], opts = DEFAULT_C
   return out;
 }
 
-/** Every client step ends: with success or an error that says what happened (a message; no hang). */
+/** The client step that connects once more after its session's expiresAt (src/testing/chaos/clients.ts). */
+export const AFTER_EXPIRY_STEP = 'connect after expiry';
+
+/**
+ * Every client step ends: with success or an error that says what happened (a message; no hang). A connect
+ * after the session's expiresAt (the client waits past it) must be refused: it was served by a session that
+ * should be over, leader or no leader (the gateway knows the deadline).
+ */
 export function checkClientActionable(log: readonly ChaosEvent[]): Violation[] {
   const out: Violation[] = [];
   for (const e of log) {
+    if (e.type === 'client' && e.outcome === 'ok' && e.step === AFTER_EXPIRY_STEP)
+      out.push({
+        invariant: 'client-actionable',
+        at: e.at,
+        session: e.session,
+        detail: `client ${e.client} ${e.step}: connected, to a session past its expiresAt`,
+      });
     if (e.type !== 'client' || e.outcome === 'ok') continue;
     if (e.outcome === 'hang')
       out.push({

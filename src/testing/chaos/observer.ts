@@ -68,17 +68,25 @@ export function startObserver(
       }
   };
 
+  // One round trip per look (every request at once): how late the watch sees an end is part of what it measures.
   const once = async () => {
-    const project = await world.client.get<BrowserProject>(paths.project(world.project));
-    const now0 = Date.now();
     if (!last.has('project')) {
+      const project = await world.client.get<BrowserProject>(paths.project(world.project));
       last.set('project', '');
-      log.push({ at: now0, type: 'project', project: world.project, concurrency: project.spec.concurrency });
+      log.push({
+        at: Date.now(),
+        type: 'project',
+        project: world.project,
+        concurrency: project.spec.concurrency,
+      });
     }
-    const [list, pods, services] = await Promise.all([
+    const [list, pods, services, lease] = await Promise.all([
       world.client.get<{ items: BrowserSession[] }>(paths.sessions(P)),
       world.client.get<{ items: V1Pod[] }>(paths.pods(P), { labelSelector: LABEL_SESSION }),
       world.client.get<{ items: V1Service[] }>(paths.services(P), { labelSelector: LABEL_SESSION }),
+      world.client.get<{
+        spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
+      }>(paths.lease(world.releaseNamespace, world.leaseName)),
     ]);
     const now = Date.now();
     const seen = new Set<string>();
@@ -121,9 +129,6 @@ export function startObserver(
       });
     setOwned(now, present, ['Pod', 'Service']);
 
-    const lease = await world.client.get<{
-      spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
-    }>(paths.lease(world.releaseNamespace, world.leaseName));
     const leaseKey = `${lease.spec?.holderIdentity}/${lease.spec?.renewTime}`;
     if (leaseKey !== lastLease) {
       lastLease = leaseKey;
