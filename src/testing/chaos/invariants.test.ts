@@ -11,6 +11,7 @@ import {
   checkSurvivesKubelet,
   checkWithinConcurrency,
   DEFAULT_CHECK_OPTIONS,
+  expiryLags,
   INVARIANTS,
 } from './invariants.js';
 
@@ -233,5 +234,16 @@ describe('the chaos invariants', () => {
     expect(checkSurvivesKubelet([running, restart, failed(3000 + 30_001)])).toEqual([]);
     const later = s(3500, 'a', { admitted: true, expiresAt: T + 60_000 });
     expect(checkSurvivesKubelet([restart, later, failed(4000)])).toEqual([]);
+  });
+
+  it('expiryLags: by endedAt and as seen, for expired sessions only, outages not counted', () => {
+    const log: ChaosEvent[] = [
+      s(0, 'a', { admitted: true, expiresAt: T + 1000 }),
+      s(0, 'b', { admitted: true, expiresAt: T + 1000 }),
+      { at: T + 1100, type: 'outage', until: T + 1400 },
+      s(1700, 'a', { ended: true, endReason: 'NeverConnected', expiresAt: T + 1000, endedAt: T + 1500 }),
+      s(1800, 'b', { ended: true, endReason: 'Released', expiresAt: T + 1000, endedAt: T + 1800 }),
+    ];
+    expect(expiryLags(log)).toEqual({ endedAt: [200], seen: [400] });
   });
 });

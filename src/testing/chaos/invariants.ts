@@ -211,6 +211,28 @@ export function checkEndedByExpiry(log: readonly ChaosEvent[], opts = DEFAULT_CH
 }
 
 /**
+ * For the report: how late past expiresAt each expired session (Expired, NeverConnected) was ended by its own
+ * endedAt (the operator's pass) and as the watch first saw it, in milliseconds, time without an API server or a
+ * leader not counted.
+ */
+export function expiryLags(log: readonly ChaosEvent[]): { endedAt: number[]; seen: number[] } {
+  const ended = endedAt(log);
+  const blind = blindWindows(log, log.at(-1)?.at ?? 0);
+  const out = { endedAt: [] as number[], seen: [] as number[] };
+  const done = new Set<string>();
+  for (const e of log)
+    if (e.type === 'session' && e.ended && !done.has(e.session)) {
+      done.add(e.session);
+      if (e.expiresAt === undefined || !['Expired', 'NeverConnected'].includes(e.endReason ?? '')) continue;
+      const seen = ended.get(e.session) ?? e.at;
+      out.seen.push(seen - e.expiresAt - overlap(blind, e.expiresAt, seen));
+      if (e.endedAt !== undefined)
+        out.endedAt.push(e.endedAt - e.expiresAt - overlap(blind, e.expiresAt, e.endedAt));
+    }
+  return out;
+}
+
+/**
  * Never more admitted sessions of a project at once than its concurrency. The count is taken after each
  * snapshot (the events of one list, which share their time), not between its events: a list that shows one
  * session ended and another admitted shows one replacing the other.
