@@ -3,6 +3,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 APT_PACKAGES := chromium iproute2 openssl util-linux procps curl
 export BF_TOOLS_BIN := $(shell bash -c 'source hack/tools-env.sh && echo $$BF_TOOLS_BIN')
+# One real node per machine (its iptables chains and pod cgroups are machine-wide): whatever starts one waits for
+# this lock. BF_CLUSTER_LOCK_HELD=1 says a caller holds it already (flock is not re-entrant across processes).
+CLUSTER_LOCK := $(if $(BF_CLUSTER_LOCK_HELD),,flock /tmp/bf-cluster.lock) env BF_CLUSTER_LOCK_HELD=1
 
 ##@ Everyday
 
@@ -15,8 +18,8 @@ dev: tools build ## Run the whole product locally: control plane, node agent, op
 # unchanged tree a few seconds; the app image rebuilds when src/ changed).
 test: tools build images ## Lint, check generated files, and run every test: unit, chrome, cluster (needs root)
 	$(MAKE) --no-print-directory lint verify
-	npx vitest run --project unit --project chrome --project cluster
-	npx vitest run --project chaos
+	$(CLUSTER_LOCK) npx vitest run --project unit --project chrome --project cluster
+	$(CLUSTER_LOCK) npx vitest run --project chaos
 
 # No tools: the unit project needs no Kubernetes binary, no root, no network namespace and no Chromium.
 .PHONY: unit
@@ -27,7 +30,7 @@ unit: node_modules ## Run the unit tests only (*.test.ts under src/: seconds, an
 # plane and real node, and one real node runs per machine: hence the machine-wide lock.
 .PHONY: chaos
 chaos: tools build images ## Chaos run at full size (CHAOS_SEED, CHAOS_SESSIONS=300, CHAOS_KILLS=30, CHAOS_MINUTES=15; needs root)
-	CHAOS_FULL=1 flock /tmp/bf-cluster.lock npx vitest run --project chaos
+	CHAOS_FULL=1 $(CLUSTER_LOCK) npx vitest run --project chaos
 
 .PHONY: bench
 bench: tools build ## Run the benchmarks in bench/ (not part of test; needs root) and print their tables

@@ -20,6 +20,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['src/**/*.test.ts'],
+          // A guard against hangs, not a speed limit: on two busy cores the bounded fuzz runs can take seconds.
+          testTimeout: 30_000,
           exclude: ['src/**/*.cluster.test.ts', 'src/**/*.chrome.test.ts'],
         },
       },

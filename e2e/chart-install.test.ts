@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Browserbase from '@browserbasehq/sdk';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -10,7 +9,6 @@ import { isNotFound, type KubeClient, paths } from '../src/shared/kube/client.js
 import { repoRoot } from '../src/shared/repo-root.js';
 import { kubectl, testClient, uniqueName } from '../src/testing/cluster.js';
 import { startSite } from '../src/testing/site-server.js';
-import { SUITE_NODE, SUITE_STATE_DIR } from '../src/testing/vitest-global-setup.js';
 import { waitFor } from '../src/testing/wait.js';
 import {
   chartDir,
@@ -29,10 +27,10 @@ import {
  * official Browserbase SDK and Playwright, `helm upgrade` with changed values while that session runs (it must
  * survive), and `helm uninstall` (nothing may be left but the CRDs).
  *
- * Every pod of the release runs for real on the suite's node agent: the operator and gateway with the chart's
- * ServiceAccounts (bound tokens, so the API server enforces the chart's RBAC), its ConfigMaps as config files,
- * reaching the API server and each other through cluster IPs and cluster DNS names (the agent's service proxy);
- * the browser pods and the helm test pod likewise. The test reaches the gateway as anyone on a node would: at
+ * Every pod of the release runs for real on the suite's node (a kubelet with containerd) from the images `make
+ * images` built: the operator and gateway with the chart's ServiceAccounts (bound tokens, so the API server
+ * enforces the chart's RBAC), its ConfigMaps as config files, reaching the API server and each other through
+ * cluster IPs (kube-proxy) and cluster DNS names (CoreDNS); the browser pods and the helm test pod likewise. The test reaches the gateway as anyone on a node would: at
  * its Service's cluster IP (pinned through `gateway.service.clusterIP`, so `publicUrl` can name it).
  */
 
@@ -68,29 +66,27 @@ function lifecycle(): void {
     writeTemp('values.yaml', {
       // Serve only the project's namespace, so this release never acts on other test files' sessions.
       watchNamespace: P,
-      ...merge(onSuiteNode, {
-        operator: { workers: changes.workers, disconnectGraceMs: 500 },
-        gateway: { createWaitMs: 6000, publicUrl, service: { clusterIP: gatewayIP } },
-        browser: {
-          resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '2Gi' } },
-          podAnnotations: {
-            'cluster-autoscaler.kubernetes.io/safe-to-evict': 'false',
-            'karpenter.sh/do-not-disrupt': 'true',
-            ...changes.annotations,
-          },
+      operator: { workers: changes.workers, disconnectGraceMs: 500 },
+      gateway: { createWaitMs: 6000, publicUrl, service: { clusterIP: gatewayIP } },
+      browser: {
+        resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '2Gi' } },
+        podAnnotations: {
+          'cluster-autoscaler.kubernetes.io/safe-to-evict': 'false',
+          'karpenter.sh/do-not-disrupt': 'true',
+          ...changes.annotations,
         },
-        projects: [
-          {
-            name: project,
-            namespace: P,
-            concurrency: changes.concurrency,
-            maxQueued: 2,
-            defaultTimeout: 300,
-            maxTimeout: 600,
-            ttlSecondsAfterFinished: 5,
-          },
-        ],
-      }),
+      },
+      projects: [
+        {
+          name: project,
+          namespace: P,
+          concurrency: changes.concurrency,
+          maxQueued: 2,
+          defaultTimeout: 300,
+          maxTimeout: 600,
+          ttlSecondsAfterFinished: 5,
+        },
+      ],
     });
 
   const getSession = (name: string) => client.get<BrowserSession>(paths.session(P, name));
@@ -143,23 +139,18 @@ function lifecycle(): void {
     expect(out).toContain(publicUrl);
     expect(out).toContain(`kubectl -n ${P} get secret ${fullname}-${project}-api-key`);
     await rolledOut();
-    // Real pods on the node agent, each with its own bound service-account token.
+    // Real pods on a node, each with its own bound service-account token.
     const pods = (await client.get<{ items: V1Pod[] }>(paths.pods(R))).items.filter(
       (p) => p.metadata?.labels?.['app.kubernetes.io/instance'] === release,
     );
     expect(
-      pods
-        .map(
-          (p) =>
-            `${p.metadata?.labels?.['app.kubernetes.io/component']}/${p.status?.phase}/${p.spec?.nodeName}`,
-        )
-        .sort(),
-    ).toEqual([
-      `gateway/Running/${SUITE_NODE}`,
-      `gateway/Running/${SUITE_NODE}`,
-      `operator/Running/${SUITE_NODE}`,
-      `operator/Running/${SUITE_NODE}`,
-    ]);
+      pods.map((p) => `${p.metadata?.labels?.['app.kubernetes.io/component']}/${p.status?.phase}`).sort(),
+    ).toEqual(['gateway/Running', 'gateway/Running', 'operator/Running', 'operator/Running']);
+    for (const p of pods) {
+      expect(p.spec?.nodeName).toBeTruthy();
+      // The chart's image, already on the node: nothing was pulled.
+      expect(p.spec?.containers.map((c) => c.image)).toEqual([`browserfleet/browserfleet:${version}`]);
+    }
     for (const p of pods)
       expect(p.spec?.volumes?.some((v) => v.projected?.sources?.some((s) => s.serviceAccountToken))).toBe(
         true,
@@ -178,11 +169,11 @@ function lifecycle(): void {
 
   it('helm test creates a session through the gateway, sees its browser, and ends it', async () => {
     const r = await helm(['test', release, '--namespace', R, '--timeout', '5m']);
-    // A failed test pod stays (hook-delete-policy hook-succeeded): its output on the node says which step failed.
-    const output = await readFile(
-      path.join(SUITE_STATE_DIR, SUITE_NODE, 'logs', `${P}_${fullname}-test-session_session.log`),
-      'utf8',
-    ).catch(() => '(no log)');
+    // A failed test pod stays (hook-delete-policy hook-succeeded): its output says which step failed.
+    const output = await kubectl(['logs', '-n', P, `${fullname}-test-session`]).then(
+      (l) => l.stdout,
+      () => '(no log)',
+    );
     expect(r.stdout, output).toMatch(/TEST SUITE:\s+\S+-test-session[\s\S]*Phase:\s+Succeeded/);
     expect(r.code).toBe(0);
   });
@@ -330,33 +321,10 @@ function lifecycle(): void {
   });
 }
 
-function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const prev = out[k];
-    out[k] =
-      prev &&
-      typeof prev === 'object' &&
-      !Array.isArray(prev) &&
-      v &&
-      typeof v === 'object' &&
-      !Array.isArray(v)
-        ? merge(prev as Record<string, unknown>, v as Record<string, unknown>)
-        : v;
-  }
-  return out;
-}
-
 afterAll(() => removeScratch());
 
-// The helm test pod and the browser pods reach the host (test site) through the pod network's host address.
-const onSuiteNode = {
-  operator: { nodeSelector: { 'kubernetes.io/hostname': SUITE_NODE } },
-  gateway: { nodeSelector: { 'kubernetes.io/hostname': SUITE_NODE } },
-};
-
 describe.skipIf(!inject('localControlPlane') || inject('podNetworkHostIP') === '')(
-  'the chart on the local control plane, every pod on the node agent',
+  'the chart on the local control plane, every pod on its real node',
   () => {
     lifecycle();
   },

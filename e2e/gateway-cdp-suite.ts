@@ -176,8 +176,7 @@ export function cdpSuite(pods: Exclude<PodRuntime, 'none'>, prefix: string): voi
       await page.goto(`${g.site.url}/hb-playwright`);
       expect(await page.title()).toBe('site /hb-playwright');
       // The screen size reaches Chrome as its window size (pod flags), which only a real node applies.
-      if (g.pods === 'localnode')
-        expect(await page.evaluate('[outerWidth, outerHeight]')).toEqual([1280, 720]);
+      if (g.pods === 'node') expect(await page.evaluate('[outerWidth, outerHeight]')).toEqual([1280, 720]);
       expect((await hb().sessions.get(session.id)).status).toBe('active');
       const disconnected = new Promise<void>((resolve) => browser.once('disconnected', () => resolve()));
       expect(await hb().sessions.stop(session.id)).toEqual({ success: true });

@@ -13,7 +13,7 @@ import { type GatewayStack, startGatewayStack } from './gateway-harness.js';
 let g: GatewayStack;
 
 beforeAll(async () => {
-  g = await startGatewayStack({ prefix: 'gwexpiry', pods: 'localnode', project: { concurrency: 2 } });
+  g = await startGatewayStack({ prefix: 'gwexpiry', pods: 'node', project: { concurrency: 2 } });
 });
 
 afterAll(async () => {

@@ -42,7 +42,7 @@ export interface GatewayStack {
  * Where browser pods run: on the suite's nodes (the local node agent, or a real cluster's nodes), or nowhere
  * (sessions stay Starting; for REST-only tests).
  */
-export type PodRuntime = 'localnode' | 'none';
+export type PodRuntime = 'node' | 'none';
 
 const NO_NODE = { 'browserfleet.dev/test': 'no-such-node' };
 
@@ -56,7 +56,7 @@ export async function startGatewayStack(opts: {
   const stack = await startSessionStack({
     prefix: opts.prefix,
     project: { concurrency: 10, maxQueued: 10, ...opts.project },
-    operator: { ...(opts.pods === 'localnode' ? {} : { nodeSelector: NO_NODE }), ...opts.operator },
+    operator: { ...(opts.pods === 'node' ? {} : { nodeSelector: NO_NODE }), ...opts.operator },
   });
   const client = stack.client;
 
@@ -103,7 +103,7 @@ export async function startGatewayStack(opts: {
     log: createLogger({ component: 'gateway', ns: stack.namespace }),
   });
   const site = await startSite(
-    opts.pods === 'localnode'
+    opts.pods === 'node'
       ? inject('podNetworkHostIP') || process.env['BF_TEST_SITE_HOST'] || '127.0.0.1'
       : '127.0.0.1',
   );

@@ -1,4 +1,4 @@
 import { liveViewSuite } from './gateway-live-view-suite.js';
 
 // Live view on the suite's local node: the gateway's screencast connection goes to the pod IP.
-liveViewSuite('localnode', 'gwlive');
+liveViewSuite('node', 'gwlive');

@@ -24,7 +24,7 @@ beforeAll(async () => {
   // The stack's gateway pings rarely, so only the session cache can close its clients in time.
   g = await startGatewayStack({
     prefix: 'gwend',
-    pods: 'localnode',
+    pods: 'node',
     project: { concurrency: 3 },
     gateway: { upstreamPingMs: 600_000 },
   });

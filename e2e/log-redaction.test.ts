@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Browserbase from '@browserbasehq/sdk';
@@ -6,7 +6,7 @@ import { Hyperbrowser } from '@hyperbrowser/sdk';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { sessionToken } from '../src/shared/credentials.js';
-import { SUITE_NODE, SUITE_STATE_DIR } from '../src/testing/vitest-global-setup.js';
+import { kubectl } from '../src/testing/cluster.js';
 import { waitFor } from '../src/testing/wait.js';
 import { type GatewayStack, startGatewayStack } from './gateway-harness.js';
 
@@ -31,7 +31,7 @@ beforeAll(async () => {
   process.env['BF_LOG_FILE'] = logFile;
   process.env['BF_LOG_LEVEL'] = 'debug';
   delete process.env['BF_LOG'];
-  g = await startGatewayStack({ prefix: 'logs', pods: 'localnode' });
+  g = await startGatewayStack({ prefix: 'logs', pods: 'node' });
 });
 
 afterAll(async () => {
@@ -43,12 +43,17 @@ afterAll(async () => {
   rmSync(logDir, { recursive: true, force: true });
 });
 
-/** The logs of the stack's pods on the suite node (they go when a pod goes, so read while it runs). */
-function podLogs(namespace: string): string[] {
-  const dir = path.join(SUITE_STATE_DIR, SUITE_NODE, 'logs');
-  return readdirSync(dir)
-    .filter((f) => f.startsWith(`${namespace}_`))
-    .map((f) => readFileSync(path.join(dir, f), 'utf8'));
+/** The logs of every container of the namespace's pods, through the kubelet (read while the pods run). */
+async function podLogs(namespace: string): Promise<string[]> {
+  const names = (await kubectl(['get', 'pods', '-n', namespace, '-o', 'name'])).stdout
+    .split('\n')
+    .filter(Boolean);
+  return Promise.all(
+    names.map(
+      async (pod) =>
+        (await kubectl(['logs', '-n', namespace, pod, '--all-containers', '--prefix=false'])).stdout,
+    ),
+  );
 }
 
 it('no log line of a session through the gateway contains an API key, token or key', async () => {
@@ -77,9 +82,9 @@ it('no log line of a session through the gateway contains an API key, token or k
 
   const uid = (await g.getSession(session.id)).metadata.uid ?? '';
   await waitFor('the sidecar to log the connect', async () =>
-    podLogs(g.stack.namespace).some((l) => l.includes('client connected')),
+    (await podLogs(g.stack.namespace)).some((l) => l.includes('client connected')),
   );
-  const pods = podLogs(g.stack.namespace);
+  const pods = await podLogs(g.stack.namespace);
 
   await browser.close();
   await bb.sessions.update(session.id, { status: 'REQUEST_RELEASE' });

@@ -10,7 +10,9 @@
 # up writes <state-dir>/node.json: {name, ip, podCIDR, bridge, kubeletKubeconfig}.
 # Environment for up: BF_NODE_NAME (default bf-real-node), BF_NODE_BRIDGE (bfreal0), BF_NODE_POD_CIDR
 # (10.123.0.0/16, a /16 whose first address becomes the node's IP on the bridge), BF_NODE_CLUSTER_DNS
-# (10.96.0.10), BF_NODE_IMAGES (images to copy from podman; default the chart's two at package.json's version),
+# (default: the node's own IP, where the node's CoreDNS answers; with BF_NODE_DNS=0 the address of a cluster DNS
+# that something else serves), BF_NODE_DNS (1: run CoreDNS, built by `make tools`, on the node's IP for the
+# cluster's Service and pod names; 0: none), BF_NODE_IMAGES (images to copy from podman; default the chart's two at package.json's version),
 # BF_NODE_IMAGE_STORE (containerd's root, kept across runs so an image is copied only when podman's differs;
 # default ~/.cache/browserfleet/node-images/<name>; empty: under <state-dir>, gone at down), BF_NODE_LABELS and
 # BF_NODE_TAINTS (the kubelet's --node-labels and --register-with-taints: set as the node registers, so no pod is
@@ -116,10 +118,12 @@ up() {
   name="${BF_NODE_NAME:-bf-real-node}"
   bridge="${BF_NODE_BRIDGE:-bfreal0}"
   cidr="${BF_NODE_POD_CIDR:-10.123.0.0/16}"
-  dns="${BF_NODE_CLUSTER_DNS:-10.96.0.10}"
   [[ "$cidr" =~ ^([0-9]+\.[0-9]+)\.0\.0/16$ ]] || { log "BF_NODE_POD_CIDR must be a /16 like 10.123.0.0/16, not '$cidr'"; exit 2; }
   node_ip="${BASH_REMATCH[1]}.0.1"
-  for b in containerd containerd-shim-runc-v2 ctr kubelet kube-proxy kubectl pause; do
+  run_dns="${BF_NODE_DNS:-1}"
+  [[ "$run_dns" == 0 || "$run_dns" == 1 ]] || { log "BF_NODE_DNS must be 0 or 1, not '$run_dns'"; exit 2; }
+  if [[ "$run_dns" == 1 ]]; then dns="${BF_NODE_CLUSTER_DNS:-$node_ip}"; else dns="${BF_NODE_CLUSTER_DNS:-10.96.0.10}"; fi
+  for b in containerd containerd-shim-runc-v2 ctr kubelet kube-proxy kubectl pause $( ((run_dns)) && echo coredns); do
     [[ -x "$BF_TOOLS_BIN/$b" ]] || { log "$BF_TOOLS_BIN/$b is missing: run make tools"; exit 2; }
   done
   for b in /usr/sbin/runc /usr/lib/cni/bridge /usr/lib/cni/host-local; do
@@ -136,7 +140,7 @@ up() {
   [[ -f "$kubeconfig" ]] || { log "no kubeconfig at $kubeconfig"; exit 2; }
   if ip link show "$bridge" >/dev/null 2>&1; then log "interface $bridge exists already: another node runs, or run down"; exit 2; fi
 
-  mkdir -p "$state"/{logs,run,host,pki,kubelet,kube-proxy,containerd,cni/net.d,cni/ipam,pod-logs}
+  mkdir -p "$state"/{logs,run,host,pki,kubelet,kube-proxy,coredns,containerd,cni/net.d,cni/ipam,pod-logs}
   cp "$kubeconfig" "$state/admin.kubeconfig"
   # What `down` restores: the host's sysctls, and which hard-coded paths existed already.
   for s in "${SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s")"; done > "$state/host/sysctl.txt"
@@ -157,6 +161,10 @@ up() {
   issue_cert "$state/pki/kube-proxy" system:kube-proxy system:node-proxier kubernetes.io/kube-apiserver-client
   write_kubeconfig "$state/kubelet/kubeconfig" "$state/pki/kubelet"
   write_kubeconfig "$state/kube-proxy/kubeconfig" "$state/pki/kube-proxy"
+  if [[ "$run_dns" == 1 ]]; then
+    issue_cert "$state/pki/coredns" browserfleet:node-dns browserfleet:node-dns kubernetes.io/kube-apiserver-client
+    write_kubeconfig "$state/coredns/kubeconfig" "$state/pki/coredns"
+  fi
   log "certificates from the CSR API in $(since "$t0")"
 
   # The bridge exists before the first pod so the kubelet can listen on the node IP; the CNI bridge plugin
@@ -279,6 +287,7 @@ EOF
   restore_sysctls
 
   if [[ "$kube_proxy" == 1 ]]; then start_kube_proxy; else log "no kube-proxy (BF_NODE_KUBE_PROXY=0)"; fi
+  if [[ "$run_dns" == 1 ]]; then start_dns; else log "no cluster DNS of the node's own (BF_NODE_DNS=0; pods ask $dns)"; fi
   printf '{"name": "%s", "ip": "%s", "podCIDR": "%s", "bridge": "%s", "kubeletKubeconfig": "%s"}\n' \
     "$name" "$node_ip" "$cidr" "$bridge" "$state/kubelet/kubeconfig" > "$state/node.json"
   log "node $name up in $(since "$t_all"): IP $node_ip, pods $cidr on $bridge, state $state"
@@ -296,6 +305,45 @@ start_kube_proxy() {
     --metrics-bind-address="127.0.0.1:$(free_port)"
   wait_until 30 kube-proxy curl -sf "http://127.0.0.1:$proxy_healthz/healthz" || { tail -20 "$state/logs/kube-proxy.log"; exit 1; }
   log "kube-proxy ready in $(since "$t0")"
+}
+
+# CoreDNS as a process of the node, on the node's bridge address (the kubelet's clusterDNS): what a cluster's
+# DNS add-on does for the chart's Services (`<svc>.<ns>.svc.cluster.local`), without an image of its own. Names
+# outside the cluster get no answer: this machine has no upstream to forward to. Its identity may only read what
+# the kubernetes plugin watches.
+start_dns() {
+  local t0 ready
+  t0=$(now_ms)
+  ready="$(free_port)"
+  kubectl_ apply -f - >/dev/null <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "browserfleet:node-dns"}
+rules:
+- {apiGroups: [""], resources: [services, namespaces], verbs: [list, watch]}
+- {apiGroups: [discovery.k8s.io], resources: [endpointslices], verbs: [list, watch]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "browserfleet:node-dns"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "browserfleet:node-dns"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "browserfleet:node-dns"}]
+EOF
+  cat > "$state/coredns/Corefile" <<EOF
+.:53 {
+  bind $node_ip
+  errors
+  ready 127.0.0.1:$ready
+  kubernetes cluster.local in-addr.arpa ip6.arpa {
+    kubeconfig $state/coredns/kubeconfig local
+    fallthrough in-addr.arpa ip6.arpa
+  }
+  cache 5
+}
+EOF
+  start_daemon coredns "$BF_TOOLS_BIN/coredns" -conf "$state/coredns/Corefile"
+  wait_until 30 "CoreDNS" curl -sf "http://127.0.0.1:$ready/ready" || { tail -20 "$state/logs/coredns.log"; exit 1; }
+  log "CoreDNS $COREDNS_VERSION on $node_ip:53 ready in $(since "$t0")"
 }
 
 # Puts back the sysctls the kubelet changed at its start (vm.overcommit_memory, kernel.panic, ...).
@@ -352,6 +400,7 @@ down() {
     stop_pid_file "$state/run/kube-proxy.pid"
     [[ ! -x "$BF_TOOLS_BIN/kube-proxy" ]] || "$BF_TOOLS_BIN/kube-proxy" --cleanup >>"$state/logs/kube-proxy.log" 2>&1 || true
   fi
+  stop_pid_file "$state/run/coredns.pid"
   stop_pid_file "$state/run/kubelet.pid"
   if [[ -n "$name" ]]; then kubectl_ --request-timeout=3s delete node "$name" >/dev/null 2>&1 || true; fi
   # Whatever the kubelet left: tasks are killed, then containers and sandboxes removed.

@@ -6,7 +6,11 @@ HELM_VERSION=v3.21.4
 # back for it), and KWOK for scale benchmarks with simulated nodes.
 CONTAINERD_VERSION=v2.2.9
 KWOK_VERSION=v0.8.0
+# Cluster DNS for the real node's pods (the chart's Services are reached by name).
+COREDNS_VERSION=v1.15.0
 _bf_here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-_bf_key="$(cat "$_bf_here/tools/k8s/go.mod" "$_bf_here/tools/k8s/go.sum" "$_bf_here/tools-env.sh" "$_bf_here/build-k8s-tools.sh" | sha256sum | cut -c1-12)"
+# The directory is keyed by the Kubernetes module pins only; every binary in it also has a stamp of its own pin
+# (<name>.pin, written by build-k8s-tools.sh), so a new or bumped tool rebuilds that tool alone.
+_bf_key="$(cat "$_bf_here/tools/k8s/go.mod" "$_bf_here/tools/k8s/go.sum" | sha256sum | cut -c1-12)"
 BF_TOOLS_BIN="${BF_TOOLS_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/browserfleet/k8s-$K8S_VERSION-$_bf_key/bin}"
-export K8S_VERSION ETCD_VERSION HELM_VERSION CONTAINERD_VERSION KWOK_VERSION BF_TOOLS_BIN
+export K8S_VERSION ETCD_VERSION HELM_VERSION CONTAINERD_VERSION KWOK_VERSION COREDNS_VERSION BF_TOOLS_BIN

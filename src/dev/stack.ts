@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { BrowserProject } from '../api/index.js';
 import { type ControlPlane, freePorts, startControlPlane } from '../localcluster/control-plane.js';
@@ -43,9 +44,16 @@ export const BENCH_NETWORK: LocalNetwork = { ...DEV_NETWORK, bridge: 'bfbench0' 
 /** The test suite's network: apart from make dev's, so that `make test` and `make dev` run side by side. */
 export const SUITE_NETWORK = localNetwork('10.245.0.0/16', 'bfsuite0', '10.97.0.0/16');
 
-/** A local control plane serving `network`'s Service range, with this checkout's CRDs installed and served. */
+/**
+ * A local control plane serving `network`'s Service range, with this checkout's CRDs installed and served. Its
+ * API server is advertised at the network's host address, so pods on the network's node reach it through the
+ * `kubernetes` Service.
+ */
 export async function startLocalControlPlane(network: LocalNetwork): Promise<ControlPlane> {
-  const plane = await startControlPlane({ serviceCIDR: network.serviceCIDR });
+  const plane = await startControlPlane({
+    serviceCIDR: network.serviceCIDR,
+    advertiseAddress: network.hostIP,
+  });
   try {
     installCrds(plane.kubeconfigPath);
   } catch (err) {
@@ -162,4 +170,25 @@ export async function seedProject(
     namespace: opts.namespace,
     apiKeySecrets: [{ name: opts.secret }],
   });
+}
+
+/**
+ * The images `make images` builds and the chart names: `browserfleet/<image>:<package.json version>`. Whatever
+ * runs session pods on the local real node (make dev, the benchmarks, the test suite) uses these, so what is
+ * tested is what the chart installs.
+ */
+export function chartImages(): { chrome: string; app: string } {
+  const { version } = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  return { chrome: `browserfleet/chrome:${version}`, app: `browserfleet/browserfleet:${version}` };
+}
+
+/** The operator's config for session pods from the chart's images (see chartImages). */
+export function chartImageConfig(base: OperatorConfig): Pick<OperatorConfig, 'chrome' | 'sidecar'> {
+  const images = chartImages();
+  return {
+    chrome: { ...base.chrome, image: images.chrome },
+    sidecar: { ...base.sidecar, image: images.app },
+  };
 }

@@ -20,6 +20,13 @@ export interface ControlPlaneOptions {
    * Services (localnode `serviceProxy`) need different ranges: cluster IPs live on the host.
    */
   serviceCIDR?: string;
+  /**
+   * An address of this machine that pods reach (a real node's bridge address). When set, the API server listens
+   * on every interface and advertises this address, so the `kubernetes` Service has an endpoint and in-cluster
+   * clients (the chart's operator and gateway) reach it; it need not exist yet when the control plane starts.
+   * Unset, the API server listens on loopback only and the `kubernetes` Service has no endpoints.
+   */
+  advertiseAddress?: string;
 }
 
 export interface ControlPlane {
@@ -78,7 +85,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   try {
     const serviceCIDR = opts.serviceCIDR ?? '10.96.0.0/16';
     const range = parseCidr(serviceCIDR);
-    const pki = await createPki(dir, intToIp(range.network + 1));
+    const pki = await createPki(dir, intToIp(range.network + 1), opts.advertiseAddress);
     phases['certificates'] = Date.now() - started;
     const [etcdClient, etcdPeer, apiPort, kcmPort, schedPort] = (await freePorts(5)) as [
       number,
@@ -111,7 +118,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
         'kube-apiserver',
         dir,
         tool('kube-apiserver'),
-        apiserverArgs(pki, apiPort, etcdClient, server, formatCidr(range)),
+        apiserverArgs(pki, apiPort, etcdClient, server, formatCidr(range), opts.advertiseAddress),
       );
     procs.push(startApiserver());
     const admin = await createClientCert(dir, 'admin', 'admin', ['system:masters']);
@@ -185,10 +192,16 @@ function apiserverArgs(
   etcdPort: number,
   server: string,
   serviceCIDR: string,
+  advertiseAddress: string | undefined,
 ): string[] {
   return [
     `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-    '--bind-address=127.0.0.1',
+    // The bridge address pods reach is created by the node after the API server starts, so it cannot be bound
+    // on its own: every interface, behind client-certificate and token authentication like any API server.
+    ...(advertiseAddress
+      ? ['--bind-address=0.0.0.0', `--advertise-address=${advertiseAddress}`]
+      : // A loopback advertise address fails Endpoints validation for the `kubernetes` Service.
+        ['--bind-address=127.0.0.1', '--endpoint-reconciler-type=none']),
     `--secure-port=${port}`,
     `--tls-cert-file=${pki.serverCert}`,
     `--tls-private-key-file=${pki.serverKey}`,
@@ -203,8 +216,6 @@ function apiserverArgs(
     '--kubelet-preferred-address-types=InternalIP,Hostname',
     '--authorization-mode=Node,RBAC',
     '--allow-privileged=true',
-    // A loopback advertise address fails Endpoints validation for the `kubernetes` Service.
-    '--endpoint-reconciler-type=none',
     // One machine, one user: client-side throttling and APF only add latency and noise to measurements.
     '--enable-priority-and-fairness=false',
     '--max-requests-inflight=0',

@@ -28,7 +28,11 @@ async function openssl(args: string[], cwd: string): Promise<void> {
  * A throw-away CA that signs the apiserver's serving cert and every client cert, plus the SA signing key.
  * `kubernetesServiceIP`: the first address of the service range, which in-cluster clients dial by IP.
  */
-export async function createPki(dir: string, kubernetesServiceIP = '10.96.0.1'): Promise<Pki> {
+export async function createPki(
+  dir: string,
+  kubernetesServiceIP = '10.96.0.1',
+  advertiseAddress?: string,
+): Promise<Pki> {
   const p = (f: string) => path.join(dir, f);
   await openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key'], dir);
   await openssl(
@@ -53,7 +57,7 @@ export async function createPki(dir: string, kubernetesServiceIP = '10.96.0.1'):
       'basicConstraints=CA:FALSE',
       'keyUsage=digitalSignature,keyEncipherment',
       'extendedKeyUsage=serverAuth',
-      `subjectAltName=IP:127.0.0.1,IP:${kubernetesServiceIP},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc`,
+      `subjectAltName=IP:127.0.0.1,IP:${kubernetesServiceIP},${advertiseAddress ? `IP:${advertiseAddress},` : ''}DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc`,
       '',
     ].join('\n'),
   );

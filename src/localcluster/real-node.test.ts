@@ -43,6 +43,8 @@ describe('realNodeEnv', () => {
       BF_NODE_KUBE_PROXY: '0',
     });
     expect(realNodeEnv({ ...base, kubeProxy: true })).toEqual({ BF_NODE_KUBE_PROXY: '1' });
+    expect(realNodeEnv({ ...base, dns: false })).toEqual({ BF_NODE_DNS: '0' });
+    expect(realNodeEnv({ ...base, dns: true })).toEqual({ BF_NODE_DNS: '1' });
   });
 
   it.each([

@@ -17,8 +17,13 @@ export interface RealNodeOptions {
   bridge?: string;
   /** The pods' range, a /16 on a .0.0 boundary (default 10.123.0.0/16); its first address is the node's IP. */
   podCIDR?: string;
-  /** The cluster DNS address pods are told (default 10.96.0.10). */
+  /**
+   * The cluster DNS address pods are told (default: the node's own IP, where its CoreDNS answers; with
+   * `dns: false`, 10.96.0.10).
+   */
   clusterDNS?: string;
+  /** Run CoreDNS on the node's IP for the cluster's Service names (default true). */
+  dns?: boolean;
   /** Images copied from podman's store into containerd (default the chart's two at package.json's version). */
   images?: string[];
   /**
@@ -148,6 +153,7 @@ export function realNodeEnv(opts: RealNodeOptions): Record<string, string> {
       .join(',');
   }
   if (opts.kubeProxy !== undefined) env['BF_NODE_KUBE_PROXY'] = opts.kubeProxy ? '1' : '0';
+  if (opts.dns !== undefined) env['BF_NODE_DNS'] = opts.dns ? '1' : '0';
   return env;
 }
 

@@ -1,5 +1,5 @@
 import { inject } from 'vitest';
-import { freeReportEndpoint } from '../dev/stack.js';
+import { chartImageConfig, freeReportEndpoint } from '../dev/stack.js';
 import { loadConfig, type OperatorConfig } from '../operator/config.js';
 import { type Operator, startOperator } from '../operator/operator.js';
 import { type KubeClient, paths } from '../shared/kube/client.js';
@@ -52,6 +52,9 @@ export async function startSessionStack(
   const report = await freeReportEndpoint(reportHost);
   const config: OperatorConfig = {
     ...base,
+    // Session pods from the images `make images` built, which the local node has (and any cluster the suite
+    // is pointed at must have).
+    ...chartImageConfig(base),
     metricsListen: '127.0.0.1:0',
     ...report,
     leaderElection: { ...base.leaderElection, enabled: false },

@@ -1,35 +1,37 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { installCrds, localnodeConfig, SUITE_NETWORK, startLocalControlPlane } from '../dev/stack.js';
+import { installCrds, SUITE_NETWORK, startLocalControlPlane } from '../dev/stack.js';
 import type { ControlPlane } from '../localcluster/control-plane.js';
-import { createLocalnode, type Localnode } from '../localnode/agent.js';
-import { nodeTag } from '../localnode/network.js';
-import { createLogger } from '../shared/log.js';
+import { type RealNode, startRealNode } from '../localcluster/real-node.js';
+import { repoRoot } from '../shared/repo-root.js';
+import { hostSnapshot, snapshotDiff } from './host-snapshot.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     kubeconfig: string;
     /** True when the suite runs against a local control plane it started. */
     localControlPlane: boolean;
-    /** Host side of the local pod network (where sidecars reach the operator); empty on a real cluster. */
+    /**
+     * An address of this machine that pods reach (the local node's bridge address), where test servers and the
+     * operator's report endpoint listen; empty on a cluster given by BF_TEST_KUBECONFIG without
+     * BF_TEST_REPORT_HOST.
+     */
     podNetworkHostIP: string;
   }
 }
 
-/** The shared node of the suite: pods that e2e tests create are scheduled here and run as real processes. */
-export const SUITE_NODE = 'suite-node';
-/** The suite node's state: pods' logs are `<dir>/<node>/logs/<namespace>_<pod>_<container>.log`. */
-export const SUITE_STATE_DIR = '/run/bf-suite';
+/** The suite node's state directory (containerd, the kubelet, logs); its bridge is SUITE_NETWORK.bridge. */
+const SUITE_STATE_DIR = '/run/bf-suite-node';
 
 let plane: ControlPlane | undefined;
-let node: Localnode | undefined;
-/** Chromes that were already running (another stack on this machine); not the suite's to account for. */
-let chromesBefore = new Set<number>();
+let node: RealNode | undefined;
+let before: Record<string, string[]> | undefined;
 
 /**
  * Gives every test file a real kube-apiserver: the one named by BF_TEST_KUBECONFIG (any cluster whose nodes
- * have the images), or a local control plane with a local node agent, started here and stopped after the run.
+ * have the images), or a local control plane with one real node (kubelet, containerd, kube-proxy and CoreDNS:
+ * hack/real-node.sh), started here and stopped after the run, which must leave nothing of it on the machine.
  */
 export async function setup(project: TestProject): Promise<void> {
   const given = process.env['BF_TEST_KUBECONFIG'];
@@ -40,7 +42,10 @@ export async function setup(project: TestProject): Promise<void> {
     installCrds(given);
     return;
   }
-  // Not make dev's network: both node agents put their cluster's pod and Service addresses on this machine.
+  // A run killed outright (no teardown, no exit hook) left its node up; up refuses to start over it.
+  execFileSync('bash', [path.join(repoRoot, 'hack/real-node.sh'), 'down', SUITE_STATE_DIR], {
+    stdio: 'ignore',
+  });
   plane = await startLocalControlPlane(SUITE_NETWORK);
   console.log(
     `control plane ready in ${plane.readyMs} ms (${plane.server}); ready at: ${JSON.stringify(plane.phases)}`,
@@ -51,71 +56,36 @@ export async function setup(project: TestProject): Promise<void> {
     project.provide('podNetworkHostIP', '');
     return;
   }
-  chromesBefore = new Set(liveChromes());
-  node = createLocalnode(
-    localnodeConfig(SUITE_NETWORK, {
-      nodeName: SUITE_NODE,
-      kubeconfig: plane.kubeconfigPath,
-      stateDir: SUITE_STATE_DIR,
-      serviceProxy: true,
-    }),
-    { log: createLogger({ component: 'localnode' }) },
-  );
-  await node.start();
-  project.provide('podNetworkHostIP', SUITE_NETWORK.hostIP);
+  before = hostSnapshot(SUITE_STATE_DIR, SUITE_NETWORK.bridge);
+  node = await startRealNode({
+    stateDir: SUITE_STATE_DIR,
+    kubeconfigPath: plane.kubeconfigPath,
+    name: 'bf-suite-node',
+    podCIDR: SUITE_NETWORK.podCIDR,
+    bridge: SUITE_NETWORK.bridge,
+  });
+  console.log(`real node ${node.name} up in ${node.upMs} ms (${node.ip}, pods ${node.podCIDR})`);
+  project.provide('podNetworkHostIP', node.ip);
 }
 
 export async function teardown(): Promise<void> {
   await node?.stop();
   await plane?.stop();
-  if (!node) return;
-  const leaks = await leaksAfterSuite();
-  if (leaks.length > 0) {
-    // vitest reports a teardown error but still exits 0: set the exit code so the run fails.
-    console.error(`the test suite leaked: ${leaks.join('; ')}`);
-    process.exitCode = 1;
-  } else {
-    console.log('after the suite: no browser pod Chrome, network namespace or bridge of the suite left');
-  }
-}
-
-/**
- * The suite checks itself: after it, none of its Chromes, network namespaces or its bridge may be left.
- * Killed processes can linger briefly as zombies until PID 1 reaps them, so live ones are polled for a while.
- */
-async function leaksAfterSuite(): Promise<string[]> {
-  const prefix = `bf-${nodeTag(SUITE_NODE)}-`;
+  if (!node || !before) return;
+  // Killed processes can linger briefly as zombies until PID 1 reaps them, so the machine is polled for a while.
   let leaks: string[] = [];
   for (let attempt = 0; attempt < 50; attempt++) {
-    leaks = [];
-    const chromes = liveChromes().filter((p) => !chromesBefore.has(p));
-    if (chromes.length > 0) leaks.push(`browser pod Chrome processes still running: ${chromes.join(', ')}`);
-    const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-      .split('\n')
-      .map((l) => l.split(' ')[0] ?? '')
-      .filter((n) => n.startsWith(prefix));
-    if (netns.length > 0) leaks.push(`network namespaces left: ${netns.join(', ')}`);
-    if (execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).includes(SUITE_NETWORK.bridge)) {
-      leaks.push(`bridge ${SUITE_NETWORK.bridge} left`);
-    }
-    if (leaks.length === 0) return leaks;
+    leaks = snapshotDiff(before, hostSnapshot(SUITE_STATE_DIR, SUITE_NETWORK.bridge));
+    if (leaks.length === 0) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  return leaks;
-}
-
-/** Browser-pod Chromes (DevTools on the pod's port 9222) that are alive, not zombies. */
-function liveChromes(): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      const state = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.charAt(0);
-      if (cmdline.includes('--remote-debugging-port=9222') && state !== 'Z') pids.push(Number(entry));
-    } catch {
-      // gone while we looked
-    }
+  if (leaks.length > 0) {
+    // vitest reports a teardown error but still exits 0: set the exit code so the run fails.
+    console.error(`the test suite's node left things on this machine: ${leaks.join('; ')}`);
+    process.exitCode = 1;
+  } else {
+    console.log(
+      'after the suite: nothing of its node is left on this machine (processes, chains, mounts, ...)',
+    );
   }
-  return pids;
 }
