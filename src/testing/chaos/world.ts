@@ -60,7 +60,11 @@ export async function startChaosWorld(opts: {
   const logDir = await mkdtemp(path.join(os.tmpdir(), 'bf-chaos-'));
   // A run killed outright (no stop, no exit hook) left its node up; up refuses to start over it.
   await run('bash', [SCRIPT, 'down', STATE_DIR]).catch(() => undefined);
-  const plane = await startControlPlane({ serviceCIDR: CHAOS_NETWORK.serviceCIDR });
+  // The chart's pods reach the API server at the node's bridge address (the `kubernetes` Service's endpoint).
+  const plane = await startControlPlane({
+    serviceCIDR: CHAOS_NETWORK.serviceCIDR,
+    advertiseAddress: CHAOS_NETWORK.hostIP,
+  });
   const cleanups: (() => Promise<void>)[] = [() => plane.stop()];
   const stop = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
@@ -79,7 +83,7 @@ export async function startChaosWorld(opts: {
       name: CHAOS_NODE,
       bridge: CHAOS_NETWORK.bridge,
       podCIDR: CHAOS_NETWORK.podCIDR,
-      clusterDNS: clusterDNS(CHAOS_NETWORK.serviceCIDR),
+      // The node's CoreDNS answers for the chart's Service names (its default reportUrl is one).
     });
     cleanups.push(async () => {
       await cp(path.join(STATE_DIR, 'pod-logs'), path.join(logDir, 'pod-logs'), {
@@ -190,12 +194,6 @@ export async function startChaosWorld(opts: {
     await stop();
     throw err;
   }
-}
-
-/** The cluster DNS address: the tenth of the Service range, by the usual convention. */
-function clusterDNS(serviceCIDR: string): string {
-  const [a, b, c] = (serviceCIDR.split('/')[0] ?? '').split('.');
-  return `${a}.${b}.${c}.10`;
 }
 
 export async function waitFor(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
