@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { INVARIANTS, type InvariantName, type Violation } from '../src/testing/chaos/invariants.js';
+import { INVARIANTS } from '../src/testing/chaos/invariants.js';
 import { chaosParamsFromEnv, runChaos } from '../src/testing/chaos/run.js';
 
 /**
@@ -25,19 +25,6 @@ const params = chaosParamsFromEnv(
 );
 const budgetMs = params.durationMs + 6 * 60_000;
 
-/**
- * Defects the chaos run found that are reported and not fixed yet: the short run in `make test` prints them and
- * does not fail on them (timing decides whether a short run meets them); `make chaos` fails on every violation.
- * Remove an entry with its fix.
- */
-const OPEN_DEFECTS: Partial<Record<InvariantName, RegExp>> = {
-  // A client whose session ends (expires, or its pod fails) while it is connected or connecting gets no answer.
-  'client-actionable': /: no answer \(hang/,
-  // Issue 18's known defect "NeverConnected misrecorded": such sessions end a deadline after expiresAt.
-  'ended-by-expiry': /\(NeverConnected\)/,
-};
-const open = (v: Violation) => !full && (OPEN_DEFECTS[v.invariant]?.test(v.detail) ?? false);
-
 describe.skipIf(process.getuid?.() !== 0 || process.env['BF_TEST_KUBECONFIG'] !== undefined)('chaos', () => {
   it(
     `${params.sessions} sessions, ${params.kills} kills and an API server restart (seed ${params.seed}): every invariant holds`,
@@ -45,11 +32,7 @@ describe.skipIf(process.getuid?.() !== 0 || process.env['BF_TEST_KUBECONFIG'] !=
       const result = await runChaos(params);
       expect(Object.keys(result.table)).toEqual([...INVARIANTS]);
       const violations = Object.values(result.table).flat();
-      for (const v of violations.filter(open))
-        console.log(`chaos: open defect, not failing the short run: ${v.detail}`);
-      expect(
-        violations.filter((v) => !open(v)).map((v) => `${v.invariant}: ${v.session ?? ''} ${v.detail}`),
-      ).toEqual([]);
+      expect(violations.map((v) => `${v.invariant}: ${v.session ?? ''} ${v.detail}`)).toEqual([]);
       expect(result.sessions).toBeGreaterThan(0);
     },
     budgetMs,
