@@ -18,22 +18,24 @@ dev: tools build images ## Run the whole product locally: control plane, a real 
 .PHONY: test
 # images: e2e/real-node.test.ts runs the operator's pods from them on a real kubelet (podman's cache makes an
 # unchanged tree a few seconds; the app image rebuilds when src/ changed).
-test: tools build images ## Lint, check generated files, and run every test: unit, chrome, cluster (needs root)
+test: tools build images ## Lint, check generated files, and run every test: unit, chrome, store, cluster, dev, chaos (needs root)
 	$(MAKE) --no-print-directory lint verify
 	$(CLUSTER_LOCK) npx vitest run --project unit --project chrome --project store --project cluster
 	@# make dev's own test starts make dev's real node: after the cluster project's node is down (one per machine).
 	$(CLUSTER_LOCK) npx vitest run --project dev
+	@# The short chaos run has its own control plane and real node too.
+	$(CLUSTER_LOCK) npx vitest run --project chaos
 
 # No tools: the unit project needs no Kubernetes binary, no root, no network namespace and no Chromium.
 .PHONY: unit
 unit: node_modules ## Run the unit tests only (*.test.ts under src/: seconds, any user, no cluster)
 	npx vitest run --project unit
 
-# Not part of test (a short run with a fixed seed is: e2e/chaos.test.ts). Its own cluster and node agent, but the
-# cluster project's global setup starts the suite's too: hence the machine-wide lock.
+# Not part of test (a short run with a fixed seed is: e2e/chaos.test.ts, its own vitest project). Its own control
+# plane and real node, and one real node runs per machine: hence the machine-wide lock.
 .PHONY: chaos
-chaos: tools build ## Chaos run at full size (CHAOS_SEED, CHAOS_SESSIONS=300, CHAOS_KILLS=30, CHAOS_MINUTES=15; needs root)
-	CHAOS_FULL=1 $(CLUSTER_LOCK) npx vitest run --project cluster e2e/chaos.test.ts
+chaos: tools build images ## Chaos run at full size (CHAOS_SEED, CHAOS_SESSIONS=300, CHAOS_KILLS=30, CHAOS_MINUTES=15; needs root)
+	CHAOS_FULL=1 $(CLUSTER_LOCK) npx vitest run --project chaos
 
 .PHONY: bench
 # images: the lifecycle and start-latency runs put the operator's pods on a real kubelet with containerd, from

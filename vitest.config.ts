@@ -11,6 +11,8 @@ import { defineConfig } from 'vitest/config';
  *   (or the cluster named by BF_TEST_KUBECONFIG), started by the global setup.
  * - `dev`: `*.dev.test.ts` — `make dev` itself, with its own control plane and real node. One real node runs
  *   per machine, so `make test` runs this project apart from (after) the others: `vitest run --project dev`.
+ * - `chaos`: e2e/chaos.test.ts — a cluster and real node of its own, so it cannot run while the cluster
+ *   project's node is up (one real node per machine): `make test` runs it after the cluster project.
  */
 export default defineConfig({
   test: {
@@ -52,6 +54,7 @@ export default defineConfig({
         test: {
           name: 'cluster',
           include: ['src/**/*.cluster.test.ts', 'e2e/**/*.test.ts'],
+          exclude: ['e2e/chaos.test.ts'],
           globalSetup: ['src/testing/vitest-global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
@@ -64,6 +67,14 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 480_000,
           hookTimeout: 180_000,
+        },
+      },
+      {
+        test: {
+          name: 'chaos',
+          include: ['e2e/chaos.test.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 300_000,
         },
       },
     ],

@@ -7,6 +7,7 @@
 # Usage: hack/real-node.sh up <state-dir> <admin-kubeconfig>
 #        hack/real-node.sh down <state-dir>
 #        hack/real-node.sh import <state-dir> <image>...   (into a running node: those podman has a newer build of)
+#        hack/real-node.sh restart-kubelet <state-dir> [down-seconds]
 # up writes <state-dir>/node.json: {name, ip, podCIDR, bridge, kubeletKubeconfig}.
 # Environment for up: BF_NODE_NAME (default bf-real-node), BF_NODE_BRIDGE (bfreal0), BF_NODE_POD_CIDR
 # (10.123.0.0/16, a /16 whose first address becomes the node's IP on the bridge), BF_NODE_CLUSTER_DNS
@@ -33,7 +34,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 source "$here/tools-env.sh"
 
-usage() { echo "usage: $0 up <state-dir> <admin-kubeconfig> | down <state-dir> | import <state-dir> <image>..." >&2; exit 2; }
+usage() { echo "usage: $0 up <state-dir> <admin-kubeconfig> | down <state-dir> | import <state-dir> <image>... | restart-kubelet <state-dir> [down-seconds]" >&2; exit 2; }
 [[ $# -ge 2 ]] || usage
 cmd="$1"
 state="$(realpath -m "$2")"
@@ -464,9 +465,29 @@ down() {
   log "node $name down in $(since "$t0"); logs kept in $state/logs"
 }
 
+# SIGKILLs the kubelet, as a crash, and after [down-seconds] (default 0) starts it again with the command line it
+# had: containerd, the containers and kube-proxy keep running, and the new kubelet adopts them. The chaos run's
+# kill of the node agent.
+restart_kubelet() { # [down-seconds]
+  local f="$state/run/kubelet.pid" pid argv=() healthz
+  alive "$f" || { log "no kubelet runs from $state"; exit 1; }
+  pid="$(cat "$f")"
+  mapfile -d '' argv < "/proc/$pid/cmdline"
+  kill -KILL "$pid"
+  # Gone, or a zombie nobody reaps (its port is free either way).
+  wait_until 10 "kubelet $pid to die" bash -c "[[ ! -e /proc/$pid ]] || grep -q '^[0-9]* (.*) Z' /proc/$pid/stat"
+  sleep "${1:-0}"
+  start_daemon kubelet "${argv[@]}"
+  healthz="$(sed -n 's/^healthzPort: //p' "$state/kubelet/config.yaml")"
+  wait_until 60 "the kubelet's health" curl -sf "http://127.0.0.1:$healthz/healthz" || { tail -20 "$state/logs/kubelet.log"; exit 1; }
+  restore_sysctls
+  log "kubelet $pid killed; pid $(cat "$f") serves again"
+}
+
 case "$cmd" in
   up) [[ $# -eq 3 ]] || usage; up "$3" ;;
   down) [[ $# -eq 2 ]] || usage; down ;;
   import) shift 2; import_images "$@" ;;
+  restart-kubelet) [[ $# -le 3 ]] || usage; restart_kubelet "${3:-0}" ;;
   *) usage ;;
 esac

@@ -21,6 +21,12 @@ const TOKEN = 'ZGVmYXVsdC9zLTE.0123456789abcdefghijklmnopqrstuv';
  */
 describe('gateway app logging', () => {
   const lines: string[] = [];
+  // Forbidden: the gateway's RBAC is wrong, a fault of the deployment and not the API server being away.
+  const forbidden = () =>
+    new Error('reading API key Secrets failed', {
+      cause: new KubeApiError(403, 'Forbidden', 'secrets is forbidden', { kind: 'Status', code: 403 }),
+    });
+  let failure: () => Error = forbidden;
   let baseUrl = '';
   let close: () => Promise<void> = async () => {};
 
@@ -33,17 +39,7 @@ describe('gateway app logging', () => {
     const metrics = createGatewayMetrics();
     const failingKeys = {
       authenticate: async () => {
-        throw new Error('reading API key Secrets failed', {
-          cause: new KubeApiError(
-            503,
-            'ServiceUnavailable',
-            'the server is currently unable to handle the request',
-            {
-              kind: 'Status',
-              code: 503,
-            },
-          ),
-        });
+        throw failure();
       },
     } as unknown as ApiKeyDirectory;
     // Never reached: authentication fails first.
@@ -100,9 +96,9 @@ describe('gateway app logging', () => {
       expect(err.stack).toMatch(/^Error: reading API key Secrets failed\n\s+at .*app\.test\.ts:\d+/);
       expect(err.cause).toMatchObject({
         type: 'KubeApiError',
-        message: 'the server is currently unable to handle the request',
-        code: 503,
-        reason: 'ServiceUnavailable',
+        message: 'secrets is forbidden',
+        code: 403,
+        reason: 'Forbidden',
       });
       expect(String(err.cause['stack'])).toMatch(/\n\s+at .*app\.test\.ts:\d+/);
 
@@ -118,4 +114,41 @@ describe('gateway app logging', () => {
       expect(all).not.toContain(TOKEN);
     },
   );
+
+  // An API server restart: what the lookup got is the API server's 503, or no connection at all.
+  it.each([
+    [
+      'a 503 of the API server',
+      () =>
+        new KubeApiError(503, 'ServiceUnavailable', 'the server is currently unable to handle the request', {
+          kind: 'Status',
+          code: 503,
+        }),
+    ],
+    [
+      'a refused connection',
+      () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6443'), { code: 'ECONNREFUSED' }),
+    ],
+  ])('answers %s under a lookup with 503 and retry-after, in both dialects', async (_, cause) => {
+    failure = () => new Error('reading API key Secrets failed', { cause: cause() });
+    try {
+      for (const [path, header] of [
+        ['/v1/sessions', 'x-bb-api-key'],
+        ['/api/sessions', 'x-api-key'],
+      ] as const) {
+        lines.length = 0;
+        const res = await fetch(`${baseUrl}${path}`, { headers: { [header]: API_KEY } });
+        expect(res.status).toBe(503);
+        expect(res.headers.get('retry-after')).toBe('1');
+        expect(res.headers.get('x-should-retry')).toBeNull();
+        expect(await res.json()).toMatchObject({ code: 'API_UNAVAILABLE', statusCode: 503 });
+        expect(parsed().find((l) => String(l['msg']).startsWith('request failed'))).toMatchObject({
+          level: 'warn',
+          msg: 'request failed: the cluster API is unavailable',
+        });
+      }
+    } finally {
+      failure = forbidden;
+    }
+  });
 });

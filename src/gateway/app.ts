@@ -105,6 +105,13 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
         route: routeLabel(req),
         err,
       });
+    else if (apiErr.code === 'API_UNAVAILABLE')
+      deps.log.warn('request failed: the cluster API is unavailable', {
+        requestId: res.get('x-request-id'),
+        method: req.method,
+        route: routeLabel(req),
+        err,
+      });
     if (res.headersSent) {
       res.destroy();
       return;

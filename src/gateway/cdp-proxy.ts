@@ -209,6 +209,8 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
       upgrade(req, socket, head, url).catch((err: unknown) => {
         const apiErr = toApiError(err);
         if (apiErr.code === 'INTERNAL') deps.log.error('CDP connect failed', { path: url.pathname, err });
+        if (apiErr.code === 'API_UNAVAILABLE')
+          deps.log.warn('CDP connect failed: the cluster API is unavailable', { path: url.pathname, err });
         deps.metrics.connects.inc({ kind: 'cdp', outcome: String(apiErr.status) });
         refuseUpgrade(socket, apiErr);
       });

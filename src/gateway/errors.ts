@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import { KubeApiError } from '../shared/kube/client.js';
 
 /** Every error the gateway can answer with. Closed: a new failure mode gets a new code and a status below. */
 export type ApiErrorCode =
@@ -17,6 +18,7 @@ export type ApiErrorCode =
   | 'NOT_IMPLEMENTED'
   | 'BROWSER_UNAVAILABLE'
   | 'ARTIFACTS_UNAVAILABLE'
+  | 'API_UNAVAILABLE'
   | 'SESSION_NOT_READY';
 
 export const STATUS_BY_CODE: Record<ApiErrorCode, number> = {
@@ -35,6 +37,7 @@ export const STATUS_BY_CODE: Record<ApiErrorCode, number> = {
   NOT_IMPLEMENTED: 501,
   BROWSER_UNAVAILABLE: 502,
   ARTIFACTS_UNAVAILABLE: 503,
+  API_UNAVAILABLE: 503,
   SESSION_NOT_READY: 504,
 };
 
@@ -87,8 +90,10 @@ export function errorHeaders(err: ApiError): Record<string, string> {
 /**
  * Turns anything thrown at the boundary into an ApiError. Express' body parser signals its own failures with
  * `type` and `status`; a path that does not percent-decode is a URIError (the router's, with status 400, or the live view's); a body
- * that does not inflate as its content-encoding says is zlib's error (it has an errno) with status 400. Every other unknown
- * error is an internal one whose details stay in the log.
+ * that does not inflate as its content-encoding says is zlib's error (it has an errno) with status 400. The Kubernetes
+ * API server away (restarting: its connection refused or reset, or a 5xx or 429 of its own) is a 503 to retry
+ * after a second, not a fault of the gateway's. Every other unknown error is an internal one whose details stay
+ * in the log.
  */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError) return err;
@@ -117,5 +122,24 @@ export function toApiError(err: unknown): ApiError {
       return new ApiError('INVALID_REQUEST', 'body: shorter or longer than its content-length header says');
     }
   }
+  if (apiServerAway(err)) {
+    return new ApiError(
+      'API_UNAVAILABLE',
+      'the cluster API is unavailable; retry shortly',
+      { 'retry-after': '1' },
+      { cause: err },
+    );
+  }
   return new ApiError('INTERNAL', 'internal error', {}, { cause: err });
+}
+
+/** Errors of a connection that failed or broke before an answer (Node's system error codes). */
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+/** The error or one of its causes (a lookup wraps what the API server said) says the API server is away. */
+function apiServerAway(err: unknown, depth = 0): boolean {
+  if (err instanceof KubeApiError) return err.code >= 500 || err.code === 429;
+  const e = err as { code?: unknown; cause?: unknown } | null;
+  if (typeof e?.code === 'string' && CONNECTION_ERRORS.has(e.code)) return true;
+  return depth < 5 && e?.cause !== undefined && apiServerAway(e.cause, depth + 1);
 }

@@ -121,6 +121,19 @@ function refuseUpgrade(socket: Duplex, status: number, body: unknown, extraHeade
 
 const UNAUTHORIZED = { error: 'unauthorized', message: 'missing or invalid session token' };
 const NOT_FOUND = { error: 'not_found', message: 'no such DevTools endpoint' };
+const BAD_TARGET = { error: 'invalid_request', message: 'path: not a valid request target' };
+
+/**
+ * The request target as a URL, or undefined when none can be made of it (`//?x`: a valid HTTP request line,
+ * but no URL; Node 20 has no URL.parse). Refused as a 400, not a 502 or a reset connection.
+ */
+function requestUrl(target: string | undefined): URL | undefined {
+  try {
+    return new URL(target ?? '/', 'http://sidecar.invalid');
+  } catch {
+    return undefined;
+  }
+}
 
 export async function chromeAnswers(chromeUrl: URL, timeoutMs = 2000): Promise<boolean> {
   try {
@@ -162,7 +175,11 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
   let closing = false;
 
   async function forwardHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://sidecar.invalid');
+    const url = requestUrl(req.url);
+    if (!url) {
+      sendJson(res, 400, BAD_TARGET);
+      return;
+    }
     // Playwright's connectOverCDP asks for `/json/version/` (trailing slash, query kept); Chrome wants none.
     const path = url.pathname.replace(/\/+$/, '') || '/';
     if (path === '/healthz') {
@@ -210,7 +227,11 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
 
   async function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => {});
-    const url = new URL(req.url ?? '/', 'http://sidecar.invalid');
+    const url = requestUrl(req.url);
+    if (!url) {
+      refuseUpgrade(socket, 400, BAD_TARGET);
+      return;
+    }
     const logged = redactToken(req.url ?? '/');
     if (!authenticate(req, url, sessionToken)) {
       metrics.authFailed();

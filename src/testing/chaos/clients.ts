@@ -1,6 +1,6 @@
 import Browserbase from '@browserbasehq/sdk';
 import { chromium } from 'playwright-core';
-import type { ChaosEvent } from './invariants.js';
+import { AFTER_EXPIRY_STEP, type ChaosEvent } from './invariants.js';
 import type { ClientPlan } from './schedule.js';
 
 /**
@@ -123,7 +123,7 @@ export async function runClients(
       const browser = await chromium.connectOverCDP(session.connectUrl, { timeout: 15_000 });
       await browser.close();
     });
-    record(plan.client, session.id, 'connect after expiry', late.result);
+    record(plan.client, session.id, AFTER_EXPIRY_STEP, late.result);
   };
 
   // `parallel` clients at a time, each starting no earlier than its planned time.

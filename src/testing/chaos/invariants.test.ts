@@ -8,8 +8,10 @@ import {
   checkEndsWithReason,
   checkLeaderTakeover,
   checkNoLeftovers,
+  checkSurvivesKubelet,
   checkWithinConcurrency,
   DEFAULT_CHECK_OPTIONS,
+  expiryLags,
   INVARIANTS,
 } from './invariants.js';
 
@@ -86,6 +88,14 @@ describe('the chaos invariants', () => {
     expect(checkEndedByExpiry(late).map((v) => v.detail)).toEqual([
       'seen ended (Expired) 1.5 s after expiresAt',
     ]);
+    // The session's own endedAt tells the operator's lag from the watch's.
+    const stamped = [
+      late[0] as ChaosEvent,
+      s(2500, 'a', { ended: true, endReason: 'Expired', expiresAt: T + 1000, endedAt: T + 2300 }),
+    ];
+    expect(checkEndedByExpiry(stamped).map((v) => v.detail)).toEqual([
+      'seen ended (Expired) 1.5 s after expiresAt (endedAt 1.3 s after it)',
+    ]);
     const never = [s(0, 'a', { expiresAt: T + 1000 }), end(5000)];
     expect(checkEndedByExpiry(never).map((v) => v.detail)).toEqual(['still not ended 4.0 s after expiresAt']);
     const outage: ChaosEvent = { at: T + 1200, type: 'outage', until: T + 2400 };
@@ -94,7 +104,7 @@ describe('the chaos invariants', () => {
 
   it('ended-by-expiry: time without a leader (from the kill to the next renewal) does not count either', () => {
     const late = [s(0, 'a', { expiresAt: T + 1000 }), s(6000, 'a', { ended: true, endReason: 'Expired' })];
-    const kill: ChaosEvent = { at: T + 500, type: 'kill', target: 'node-agent', detail: '' };
+    const kill: ChaosEvent = { at: T + 500, type: 'kill', target: 'operator-leader', detail: '' };
     const renewed = (renewedAt: number): ChaosEvent => ({
       at: T + renewedAt + 100,
       type: 'lease',
@@ -107,9 +117,9 @@ describe('the chaos invariants', () => {
     expect(checkEndedByExpiry([kill, renewed(3000), ...late]).map((v) => v.detail)).toEqual([
       'seen ended (Expired) 3.0 s after expiresAt',
     ]);
-    // A gateway kill leaves the leader be.
-    const gateway: ChaosEvent = { ...kill, target: 'gateway' } as ChaosEvent;
-    expect(checkEndedByExpiry([gateway, renewed(5500), ...late])).toHaveLength(1);
+    // A gateway kill leaves the leader be, and so does a kubelet restart (the operator's container runs on).
+    for (const target of ['gateway', 'kubelet'] as const)
+      expect(checkEndedByExpiry([{ ...kill, target }, renewed(5500), ...late])).toHaveLength(1);
   });
 
   it('within-concurrency: a third admitted session of a project with concurrency 2', () => {
@@ -160,9 +170,11 @@ describe('the chaos invariants', () => {
         message: 'session ended',
       },
     ];
+    log.push({ at: T, type: 'client', client: 4, step: 'connect after expiry', outcome: 'ok' });
     expect(checkClientActionable(log).map((v) => v.detail)).toEqual([
       'client 1 create: no answer (hang)',
       'client 2 connect: an error without a message (HTTP 502)',
+      'client 4 connect after expiry: connected, to a session past its expiresAt',
     ]);
   });
 
@@ -203,5 +215,35 @@ describe('the chaos invariants', () => {
       'ended twice: Released, then Expired',
       'a second browser pod p2 (first p1)',
     ]);
+  });
+
+  it('survives-kubelet: a session running at a kubelet restart that ends with its pod failed', () => {
+    const restart: ChaosEvent = { at: T + 1000, type: 'kubelet-down', until: T + 3000 };
+    const running = s(0, 'a', { admitted: true, expiresAt: T + 60_000 });
+    const failed = (at: number) => s(at, 'a', { ended: true, endReason: 'PodFailed' });
+    expect(checkSurvivesKubelet([running, restart, failed(4000)]).map((v) => v.detail)).toEqual([
+      'ended PodFailed 3.0 s after the kubelet was killed',
+    ]);
+    // Its own Chrome was killed: the pod failure is that kill's.
+    const chrome: ChaosEvent = { at: T + 2000, type: 'kill', target: 'chrome', detail: '', session: 'a' };
+    expect(checkSurvivesKubelet([running, restart, chrome, failed(4000)])).toEqual([]);
+    // Ending as sessions do (expired), or long after the restart, or admitted only after it: not the kubelet's.
+    expect(
+      checkSurvivesKubelet([running, restart, s(4000, 'a', { ended: true, endReason: 'Expired' })]),
+    ).toEqual([]);
+    expect(checkSurvivesKubelet([running, restart, failed(3000 + 30_001)])).toEqual([]);
+    const later = s(3500, 'a', { admitted: true, expiresAt: T + 60_000 });
+    expect(checkSurvivesKubelet([restart, later, failed(4000)])).toEqual([]);
+  });
+
+  it('expiryLags: by endedAt and as seen, for expired sessions only, outages not counted', () => {
+    const log: ChaosEvent[] = [
+      s(0, 'a', { admitted: true, expiresAt: T + 1000 }),
+      s(0, 'b', { admitted: true, expiresAt: T + 1000 }),
+      { at: T + 1100, type: 'outage', until: T + 1400 },
+      s(1700, 'a', { ended: true, endReason: 'NeverConnected', expiresAt: T + 1000, endedAt: T + 1500 }),
+      s(1800, 'b', { ended: true, endReason: 'Released', expiresAt: T + 1000, endedAt: T + 1800 }),
+    ];
+    expect(expiryLags(log)).toEqual({ endedAt: [200], seen: [400] });
   });
 });

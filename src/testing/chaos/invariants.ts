@@ -4,7 +4,7 @@
  * run prints a table of rule → violations (which must all be 0). Times are milliseconds since the epoch.
  */
 
-export type KillTarget = 'operator-leader' | 'gateway' | 'sidecar' | 'chrome' | 'node-agent' | 'apiserver';
+export type KillTarget = 'operator-leader' | 'gateway' | 'sidecar' | 'chrome' | 'kubelet' | 'apiserver';
 
 /** Something a session owns that must go when it ends: its pod, its Service, its network namespace on the node. */
 export type OwnedKind = 'Pod' | 'Service' | 'netns';
@@ -22,6 +22,8 @@ export type ChaosEvent =
       ended: boolean;
       endReason?: string | undefined;
       expiresAt?: number | undefined;
+      /** The session's own endedAt: when the operator's pass ended it (the watch sees it some time later). */
+      endedAt?: number | undefined;
     }
   | { at: number; type: 'session-deleted'; session: string }
   /** An owned object appeared (present) or went away (not present). */
@@ -37,7 +39,10 @@ export type ChaosEvent =
       status?: number | undefined;
       message?: string | undefined;
     }
-  | { at: number; type: 'kill'; target: KillTarget; detail: string }
+  /** A kill; `session` is the session whose browser pod it hit (a sidecar or Chrome kill). */
+  | { at: number; type: 'kill'; target: KillTarget; detail: string; session?: string | undefined }
+  /** The kubelet killed at `at` served again at `until` (its containers ran on without it). */
+  | { at: number; type: 'kubelet-down'; until: number }
   /** The API server was down (restarting) from `at` to `until`: no watch could see anything then. */
   | { at: number; type: 'outage'; until: number }
   /** The operator's Lease as the watch saw it. */
@@ -60,6 +65,7 @@ export const INVARIANTS = [
   'client-actionable',
   'leader-takeover',
   'decided-once',
+  'survives-kubelet',
 ] as const;
 export type InvariantName = (typeof INVARIANTS)[number];
 
@@ -70,6 +76,8 @@ export interface CheckOptions {
   expiryToleranceMs: number;
   /** Slack on top of the lease duration for the new leader (its retry period). */
   takeoverSlackMs: number;
+  /** After a kubelet restart, how long a session's end may still be the restart's doing. */
+  kubeletAftermathMs: number;
   /** Up to when the log is complete (the last check of a running log); defaults to the last event. */
   now?: number;
 }
@@ -78,6 +86,7 @@ export const DEFAULT_CHECK_OPTIONS: CheckOptions = {
   cleanupGraceMs: 30_000,
   expiryToleranceMs: 1000,
   takeoverSlackMs: 2000,
+  kubeletAftermathMs: 30_000,
 };
 
 type SessionEvent = Extract<ChaosEvent, { type: 'session' }>;
@@ -125,17 +134,16 @@ export function checkNoLeftovers(log: readonly ChaosEvent[], opts = DEFAULT_CHEC
 
 /**
  * Windows in which no operator could end a session: the API server down (no writes, and no watch can see
- * anything), and from a kill that takes the leader down (the leader itself, or the node agent, whose restart on
- * localnode restarts every pod) to the first Lease renewal after it. How long those last is leader-takeover's
- * business; expiry is judged on the time a leader had.
+ * anything), and from a kill of the leader to the first Lease renewal after it. How long those last is
+ * leader-takeover's business; expiry is judged on the time a leader had. A kubelet restart is no such window:
+ * the operator's container runs on without its kubelet.
  */
 function blindWindows(log: readonly ChaosEvent[], now: number): [number, number][] {
   const windows: [number, number][] = [];
   let leaderlessSince: number | undefined;
   for (const e of log) {
     if (e.type === 'outage') windows.push([e.at, e.until]);
-    if (e.type === 'kill' && (e.target === 'operator-leader' || e.target === 'node-agent'))
-      leaderlessSince ??= e.at;
+    if (e.type === 'kill' && e.target === 'operator-leader') leaderlessSince ??= e.at;
     if (e.type === 'lease' && leaderlessSince !== undefined && e.renewedAt > leaderlessSince) {
       windows.push([leaderlessSince, e.renewedAt]);
       leaderlessSince = undefined;
@@ -168,9 +176,14 @@ export function checkEndedByExpiry(log: readonly ChaosEvent[], opts = DEFAULT_CH
   const ended = endedAt(log);
   const blind = blindWindows(log, now);
   const reasons = new Map<string, string>();
+  /** How late the operator itself ended it, by its endedAt: the rest of the lag is the write and the watch's. */
+  const ownLag = new Map<string, number>();
   for (const e of log)
-    if (e.type === 'session' && e.ended && e.endReason && !reasons.has(e.session))
-      reasons.set(e.session, e.endReason);
+    if (e.type === 'session' && e.ended && !reasons.has(e.session)) {
+      if (e.endReason) reasons.set(e.session, e.endReason);
+      if (e.endedAt !== undefined && e.expiresAt !== undefined)
+        ownLag.set(e.session, e.endedAt - e.expiresAt);
+    }
   const expires = new Map<string, number>();
   // The deadline the session had when the watch last saw it running (or last saw it, if it never ended).
   for (const e of log)
@@ -186,10 +199,36 @@ export function checkEndedByExpiry(log: readonly ChaosEvent[], opts = DEFAULT_CH
         at: expiresAt + opts.expiryToleranceMs,
         session,
         detail: ended.has(session)
-          ? `seen ended${reasons.get(session) ? ` (${reasons.get(session)})` : ''} ${(late / 1000).toFixed(1)} s after expiresAt`
+          ? `seen ended${reasons.get(session) ? ` (${reasons.get(session)})` : ''} ${(late / 1000).toFixed(1)} s after expiresAt${
+              ownLag.has(session)
+                ? ` (endedAt ${((ownLag.get(session) ?? 0) / 1000).toFixed(1)} s after it)`
+                : ''
+            }`
           : `still not ended ${(late / 1000).toFixed(1)} s after expiresAt`,
       });
   }
+  return out;
+}
+
+/**
+ * For the report: how late past expiresAt each expired session (Expired, NeverConnected) was ended by its own
+ * endedAt (the operator's pass) and as the watch first saw it, in milliseconds, time without an API server or a
+ * leader not counted.
+ */
+export function expiryLags(log: readonly ChaosEvent[]): { endedAt: number[]; seen: number[] } {
+  const ended = endedAt(log);
+  const blind = blindWindows(log, log.at(-1)?.at ?? 0);
+  const out = { endedAt: [] as number[], seen: [] as number[] };
+  const done = new Set<string>();
+  for (const e of log)
+    if (e.type === 'session' && e.ended && !done.has(e.session)) {
+      done.add(e.session);
+      if (e.expiresAt === undefined || !['Expired', 'NeverConnected'].includes(e.endReason ?? '')) continue;
+      const seen = ended.get(e.session) ?? e.at;
+      out.seen.push(seen - e.expiresAt - overlap(blind, e.expiresAt, seen));
+      if (e.endedAt !== undefined)
+        out.endedAt.push(e.endedAt - e.expiresAt - overlap(blind, e.expiresAt, e.endedAt));
+    }
   return out;
 }
 
@@ -265,10 +304,24 @@ export function checkEndsWithReason(log: readonly ChaosEvent[], opts = DEFAULT_C
   return out;
 }
 
-/** Every client step ends: with success or an error that says what happened (a message; no hang). */
+/** The client step that connects once more after its session's expiresAt (src/testing/chaos/clients.ts). */
+export const AFTER_EXPIRY_STEP = 'connect after expiry';
+
+/**
+ * Every client step ends: with success or an error that says what happened (a message; no hang). A connect
+ * after the session's expiresAt (the client waits past it) must be refused: it was served by a session that
+ * should be over, leader or no leader (the gateway knows the deadline).
+ */
 export function checkClientActionable(log: readonly ChaosEvent[]): Violation[] {
   const out: Violation[] = [];
   for (const e of log) {
+    if (e.type === 'client' && e.outcome === 'ok' && e.step === AFTER_EXPIRY_STEP)
+      out.push({
+        invariant: 'client-actionable',
+        at: e.at,
+        session: e.session,
+        detail: `client ${e.client} ${e.step}: connected, to a session past its expiresAt`,
+      });
     if (e.type !== 'client' || e.outcome === 'ok') continue;
     if (e.outcome === 'hang')
       out.push({
@@ -357,6 +410,56 @@ export function checkDecidedOnce(log: readonly ChaosEvent[]): Violation[] {
   return out;
 }
 
+/** End reasons that say the browser pod or its node failed, rather than the session running its course. */
+const POD_FAILURES = new Set(['PodFailed', 'PodLost', 'NodeLost']);
+
+/**
+ * What a kubelet restart does to running sessions: nothing. Its containers keep running (containerd and the
+ * shims do not depend on it), the node stays Ready (the restart is far shorter than the node-loss grace), and
+ * the new kubelet adopts the containers it finds. So a session that was running when the kubelet was killed
+ * does not end with its pod or node failed (PodFailed, PodLost, NodeLost) while the kubelet is away or within
+ * kubeletAftermathMs after it is back, unless its own sidecar or Chrome was killed.
+ */
+export function checkSurvivesKubelet(log: readonly ChaosEvent[], opts = DEFAULT_CHECK_OPTIONS): Violation[] {
+  const out: Violation[] = [];
+  const running = new Set<string>();
+  const podKilled = new Set<string>();
+  /** Sessions running at a kubelet kill, with the end of its aftermath. */
+  const exposed = new Map<string, { killedAt: number; until: number }>();
+  const reported = new Set<string>();
+  for (const e of log) {
+    if (e.type === 'session') {
+      if (e.admitted && !e.ended) running.add(e.session);
+      if (e.ended) {
+        running.delete(e.session);
+        const x = exposed.get(e.session);
+        if (
+          x &&
+          e.at <= x.until &&
+          POD_FAILURES.has(e.endReason ?? '') &&
+          !podKilled.has(e.session) &&
+          !reported.has(e.session)
+        ) {
+          reported.add(e.session);
+          out.push({
+            invariant: 'survives-kubelet',
+            at: e.at,
+            session: e.session,
+            detail: `ended ${e.endReason} ${((e.at - x.killedAt) / 1000).toFixed(1)} s after the kubelet was killed`,
+          });
+        }
+      }
+    }
+    if (e.type === 'session-deleted') running.delete(e.session);
+    if (e.type === 'kill' && (e.target === 'sidecar' || e.target === 'chrome') && e.session)
+      podKilled.add(e.session);
+    if (e.type === 'kubelet-down')
+      for (const session of running)
+        exposed.set(session, { killedAt: e.at, until: e.until + opts.kubeletAftermathMs });
+  }
+  return out;
+}
+
 /** Every invariant over the log: name → its violations (every name present, with [] when it holds). */
 export function checkAll(
   log: readonly ChaosEvent[],
@@ -370,5 +473,6 @@ export function checkAll(
     'client-actionable': checkClientActionable(log),
     'leader-takeover': checkLeaderTakeover(log, opts),
     'decided-once': checkDecidedOnce(log),
+    'survives-kubelet': checkSurvivesKubelet(log, opts),
   };
 }

@@ -1,29 +1,30 @@
-import type { V1Pod } from '@kubernetes/client-node';
+import { LABEL_SESSION } from '../../api/labels.js';
 import { paths } from '../../shared/kube/client.js';
+import { containerPid, type PodContainer, runningContainers } from './containers.js';
 import type { ChaosEvent } from './invariants.js';
-import { podProcesses } from './observer.js';
 import type { PlannedKill } from './schedule.js';
 import type { ChaosWorld } from './world.js';
 
 /**
- * Carries out the planned kills at their times: SIGKILL to the process of the operator leader (the pod the
- * Lease names), a gateway replica, a browser pod's sidecar or Chrome (found in the node agent's pod records),
- * the node agent itself (a separate process, started again after `nodeAgentDownMs`), and one API server restart.
- * A kill with nothing to kill (no browser pod at that moment) is logged as skipped.
+ * Carries out the planned kills at their times: SIGKILL, from the host, to the process of a container — the
+ * operator leader's (the pod the Lease names), a gateway replica's, a browser pod's sidecar or Chrome (found by
+ * the container id its pod's status gives, in the container's cgroup) —, the node's kubelet (started again
+ * after `kubeletDownMs`; the containers run on without it), and one API server restart. A kill with nothing to
+ * kill (no browser pod at that moment) is logged as skipped.
  */
 export async function runKills(
   kills: PlannedKill[],
   world: ChaosWorld,
   log: ChaosEvent[],
   startedAt: number,
-  opts: { nodeAgentDownMs: number },
+  opts: { kubeletDownMs: number },
 ): Promise<{ done: Record<string, number>; skipped: string[] }> {
   const done: Record<string, number> = {};
   const skipped: string[] = [];
   for (const k of kills) {
     const wait = startedAt + k.atMs - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    // Nothing to kill (no browser pod right now, the node agent just restarted): look again for a while.
+    // Nothing to kill (no browser pod right now, a container restarting): look again for a while.
     let detail = '';
     for (let attempt = 0; attempt < 20; attempt++) {
       detail = await killOne(k, world, opts).catch((err: unknown) => `failed: ${String(err)}`);
@@ -35,49 +36,57 @@ export async function runKills(
       continue;
     }
     done[k.target] = (done[k.target] ?? 0) + 1;
-    // killOne logged these itself, at the moment of the kill (before waiting for anything)
-    if (k.target === 'apiserver' || k.target === 'operator-leader' || k.target === 'node-agent') continue;
-    log.push({ at: Date.now(), type: 'kill', target: k.target, detail });
   }
   return { done, skipped };
 
-  async function killOne(k: PlannedKill, w: ChaosWorld, o: { nodeAgentDownMs: number }): Promise<string> {
-    const procs = await podProcesses(w);
-    const sigkill = (pid: number, what: string) => {
-      process.kill(pid, 'SIGKILL');
-      return `${what} (pid ${pid})`;
-    };
+  async function killOne(k: PlannedKill, w: ChaosWorld, o: { kubeletDownMs: number }): Promise<string> {
     const pick = <T>(xs: T[]): T | undefined => xs[k.pick % Math.max(1, xs.length)];
+    /** Logged at the moment of the kill, before anything waits on its effects. */
+    const sigkill = async (c: PodContainer | undefined, what: string, session?: string) => {
+      if (!c) return `skipped: no ${what}`;
+      const pid = await containerPid(c.containerId);
+      if (pid === undefined) return `skipped: no process for container ${c.containerId} of ${c.pod}`;
+      process.kill(pid, 'SIGKILL');
+      const detail = `${c.container} of ${c.pod} (pid ${pid})`;
+      log.push({ at: Date.now(), type: 'kill', target: k.target, detail, session });
+      return detail;
+    };
     switch (k.target) {
       case 'operator-leader': {
         const lease = await w.client.get<{ spec?: { holderIdentity?: string } }>(
           paths.lease(w.releaseNamespace, w.leaseName),
         );
         const holder = lease.spec?.holderIdentity ?? '';
-        const p = procs.find((x) => x.pod === holder && x.container === 'operator');
-        if (!p) return `skipped: no process for the leader ${holder || '(none)'}`;
-        log.push({ at: Date.now(), type: 'kill', target: k.target, detail: `leader ${holder}` });
-        process.kill(p.pid, 'SIGKILL');
-        return `leader ${holder} (pid ${p.pid})`;
+        const all = await runningContainers(w.client, [w.releaseNamespace]);
+        const c = all.find((x) => x.pod === holder && x.container === 'operator');
+        return sigkill(c, `running operator container for the leader ${holder || '(none)'}`);
       }
       case 'gateway': {
-        const p = pick(procs.filter((x) => x.container === 'gateway'));
-        return p ? sigkill(p.pid, `gateway ${p.pod}`) : 'skipped: no gateway process';
+        const all = await runningContainers(w.client, [w.releaseNamespace]);
+        return sigkill(pick(all.filter((x) => x.container === 'gateway')), 'running gateway container');
       }
       case 'sidecar':
       case 'chrome': {
-        const running = await w.client.get<{ items: V1Pod[] }>(paths.pods(w.projectNamespace));
-        const names = new Set(running.items.map((x) => x.metadata?.name));
-        const p = pick(procs.filter((x) => x.container === k.target && names.has(x.pod)));
-        return p ? sigkill(p.pid, `${k.target} of ${p.pod}`) : `skipped: no browser pod with a ${k.target}`;
+        const all = await runningContainers(w.client, [w.projectNamespace], LABEL_SESSION);
+        const c = pick(all.filter((x) => x.container === k.target));
+        const session = c ? await sessionOf(w, c.pod) : undefined;
+        return sigkill(c, `browser pod with a running ${k.target}`, session);
       }
-      case 'node-agent': {
-        const pid = w.nodeAgent.pid();
-        await w.nodeAgent.kill();
-        log.push({ at: Date.now(), type: 'kill', target: k.target, detail: `node agent (pid ${pid})` });
-        await new Promise((r) => setTimeout(r, o.nodeAgentDownMs));
-        await w.nodeAgent.start();
-        return `node agent (pid ${pid}), started again as pid ${w.nodeAgent.pid()}`;
+      case 'kubelet': {
+        // Logged as it is killed, open-ended (like the outage below), then closed when it serves again.
+        const down: Extract<ChaosEvent, { type: 'kubelet-down' }> = {
+          at: 0,
+          type: 'kubelet-down',
+          until: Number.POSITIVE_INFINITY,
+        };
+        let killed = 0;
+        const { upAt } = await w.restartKubelet(o.kubeletDownMs, (at, pid) => {
+          killed = pid;
+          down.at = at;
+          log.push({ at, type: 'kill', target: k.target, detail: `kubelet (pid ${pid})` }, down);
+        });
+        down.until = upAt;
+        return `kubelet (pid ${killed}), serving again after ${((upAt - down.at) / 1000).toFixed(1)} s`;
       }
       case 'apiserver': {
         // Logged as it starts, open-ended, so that checks while it lasts know the API server is away.
@@ -94,4 +103,11 @@ export async function runKills(
       }
     }
   }
+}
+
+async function sessionOf(w: ChaosWorld, pod: string): Promise<string | undefined> {
+  const p = await w.client
+    .get<{ metadata?: { labels?: Record<string, string> } }>(paths.pod(w.projectNamespace, pod))
+    .catch(() => undefined);
+  return p?.metadata?.labels?.[LABEL_SESSION];
 }

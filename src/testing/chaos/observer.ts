@@ -1,7 +1,4 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import type { BrowserProject, BrowserSession } from '../../api/index.js';
 import { LABEL_SESSION } from '../../api/labels.js';
@@ -10,35 +7,24 @@ import { paths } from '../../shared/kube/client.js';
 import type { ChaosEvent, OwnedKind } from './invariants.js';
 import type { ChaosWorld } from './world.js';
 
-const run = promisify(execFile);
-
-/** A process of a pod on the chaos node, as the node agent recorded it. */
-export interface PodProcess {
-  namespace: string;
-  pod: string;
-  container: string;
-  pid: number;
-  netns?: string | undefined;
-}
-
-export async function podProcesses(world: Pick<ChaosWorld, 'nodeStateDir'>): Promise<PodProcess[]> {
-  const dir = path.join(world.nodeStateDir, 'pods');
-  const out: PodProcess[] = [];
-  for (const uid of await readdir(dir).catch(() => [] as string[])) {
-    const text = await readFile(path.join(dir, uid, 'state.json'), 'utf8').catch(() => '');
-    if (!text) continue;
-    try {
-      const r = JSON.parse(text) as {
-        namespace: string;
-        name: string;
-        netns?: string;
-        processes: { container: string; pid: number }[];
-      };
-      for (const p of r.processes)
-        out.push({ namespace: r.namespace, pod: r.name, container: p.container, pid: p.pid, netns: r.netns });
-    } catch {
-      // being rewritten while we read
-    }
+/**
+ * The pods' network namespaces on this machine (containerd names them cni-<id>) by the address of their eth0:
+ * name → IPv4 address. A namespace without one (being set up or torn down) is left out.
+ */
+export async function netnsAddresses(): Promise<Map<string, string>> {
+  const stdout = await new Promise<string>((resolve) =>
+    // Exits non-zero when any namespace has no eth0; what the others printed still counts.
+    execFile('ip', ['-all', 'netns', 'exec', 'ip', '-o', '-4', 'addr', 'show', 'dev', 'eth0'], (_err, out) =>
+      resolve(String(out ?? '')),
+    ),
+  );
+  const out = new Map<string, string>();
+  let ns = '';
+  for (const line of stdout.split('\n')) {
+    const header = /^netns: (\S+)/.exec(line);
+    if (header) ns = header[1] ?? '';
+    const inet = /\binet (\d+\.\d+\.\d+\.\d+)\//.exec(line);
+    if (inet && ns) out.set(ns, inet[1] ?? '');
   }
   return out;
 }
@@ -46,8 +32,8 @@ export async function podProcesses(world: Pick<ChaosWorld, 'nodeStateDir'>): Pro
 /**
  * The run's watch: lists the project's sessions, their pods and Services and the operator's Lease every
  * `intervalMs` (a list, not a watch stream, so that an API server restart costs nothing but the lists that
- * fail), and the node's network namespaces, and appends what changed to the log. A session the list no longer
- * has is logged as deleted.
+ * fail), and the node's network namespaces (a browser pod's is the one holding its pod IP), and appends what
+ * changed to the log. A session the list no longer has is logged as deleted.
  */
 export function startObserver(
   world: ChaosWorld,
@@ -59,6 +45,8 @@ export function startObserver(
   const sessions = new Set<string>();
   const owned = new Map<string, { kind: OwnedKind; session: string }>();
   const netnsSession = new Map<string, string>();
+  /** Browser pods' addresses as the pod lists showed them: IP → session. */
+  const ipSession = new Map<string, string>();
   let lastLease = '';
   let running = true;
   let tick = 0;
@@ -80,17 +68,25 @@ export function startObserver(
       }
   };
 
+  // One round trip per look (every request at once): how late the watch sees an end is part of what it measures.
   const once = async () => {
-    const project = await world.client.get<BrowserProject>(paths.project(world.project));
-    const now0 = Date.now();
     if (!last.has('project')) {
+      const project = await world.client.get<BrowserProject>(paths.project(world.project));
       last.set('project', '');
-      log.push({ at: now0, type: 'project', project: world.project, concurrency: project.spec.concurrency });
+      log.push({
+        at: Date.now(),
+        type: 'project',
+        project: world.project,
+        concurrency: project.spec.concurrency,
+      });
     }
-    const [list, pods, services] = await Promise.all([
+    const [list, pods, services, lease] = await Promise.all([
       world.client.get<{ items: BrowserSession[] }>(paths.sessions(P)),
       world.client.get<{ items: V1Pod[] }>(paths.pods(P), { labelSelector: LABEL_SESSION }),
       world.client.get<{ items: V1Service[] }>(paths.services(P), { labelSelector: LABEL_SESSION }),
+      world.client.get<{
+        spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
+      }>(paths.lease(world.releaseNamespace, world.leaseName)),
     ]);
     const now = Date.now();
     const seen = new Set<string>();
@@ -107,6 +103,7 @@ export function startObserver(
         ended: isTerminal(s),
         endReason: s.status?.endReason,
         expiresAt: s.status?.expiresAt ? Date.parse(s.status.expiresAt) : undefined,
+        endedAt: s.status?.endedAt ? Date.parse(s.status.endedAt) : undefined,
       };
       const key = JSON.stringify({ ...e, at: 0 });
       if (last.get(name) !== key) {
@@ -120,8 +117,11 @@ export function startObserver(
         log.push({ at: now, type: 'session-deleted', session: name });
       }
     const present = new Map<string, { kind: OwnedKind; session: string }>();
-    for (const p of pods.items)
-      present.set(p.metadata?.uid ?? '', { kind: 'Pod', session: p.metadata?.labels?.[LABEL_SESSION] ?? '' });
+    for (const p of pods.items) {
+      const session = p.metadata?.labels?.[LABEL_SESSION] ?? '';
+      present.set(p.metadata?.uid ?? '', { kind: 'Pod', session });
+      if (p.status?.podIP) ipSession.set(p.status.podIP, session);
+    }
     for (const s of services.items)
       present.set(s.metadata?.uid ?? '', {
         kind: 'Service',
@@ -129,9 +129,6 @@ export function startObserver(
       });
     setOwned(now, present, ['Pod', 'Service']);
 
-    const lease = await world.client.get<{
-      spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
-    }>(paths.lease(world.releaseNamespace, world.leaseName));
     const leaseKey = `${lease.spec?.holderIdentity}/${lease.spec?.renewTime}`;
     if (leaseKey !== lastLease) {
       lastLease = leaseKey;
@@ -145,11 +142,16 @@ export function startObserver(
     }
   };
 
-  // Network namespaces: the node agent's records say which pod has which; `ip netns list` what exists.
+  // Network namespaces: a namespace is a session's once it held that session's pod IP; it must go with it.
   const netns = async () => {
-    for (const p of await podProcesses(world))
-      if (p.netns && p.pod.startsWith('browser-')) netnsSession.set(p.netns, p.pod.slice('browser-'.length));
-    const { stdout } = await run('ip', ['netns', 'list']);
+    const addresses = await netnsAddresses();
+    for (const [ns, ip] of addresses) {
+      const session = ipSession.get(ip);
+      if (session && !netnsSession.has(ns)) netnsSession.set(ns, session);
+    }
+    const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) =>
+      execFile('ip', ['netns', 'list'], (err, out) => (err ? reject(err) : resolve({ stdout: String(out) }))),
+    );
     const names = new Set(stdout.split('\n').map((l) => l.split(' ')[0] ?? ''));
     const present = new Map<string, { kind: OwnedKind; session: string }>();
     for (const [ns, session] of netnsSession)

@@ -6,6 +6,7 @@ import {
   type CheckOptions,
   checkAll,
   DEFAULT_CHECK_OPTIONS,
+  expiryLags,
   INVARIANTS,
   type InvariantName,
   type Violation,
@@ -27,6 +28,8 @@ export interface ChaosResult {
   skippedKills: string[];
   sessions: number;
   clientSteps: Record<string, number>;
+  /** Milliseconds past expiresAt of expired sessions: by their endedAt, and as the watch saw them. */
+  expiry: { endedAt: number[]; seen: number[] };
   durationMs: number;
   report: string;
 }
@@ -110,7 +113,7 @@ export async function runChaos(
         },
         log,
       ),
-      runKills(plan.kills, world, log, startedAt, { nodeAgentDownMs: 2000 }),
+      runKills(plan.kills, world, log, startedAt, { kubeletDownMs: 2000 }),
     ]);
     // Settle: every session ended and its objects gone (or the cleanup grace over), then the final check.
     const settleUntil = Date.now() + opts.cleanupGraceMs + 30_000;
@@ -140,6 +143,7 @@ export async function runChaos(
       skippedKills: kills.skipped,
       sessions,
       clientSteps,
+      expiry: expiryLags(log),
       durationMs,
       report: '',
     };
@@ -161,8 +165,16 @@ export function formatReport(r: Omit<ChaosResult, 'report'>): string {
       .sort()
       .map(([k, n]) => `${k}: ${n}`)
       .join(', ')}`,
+    `expiry, ms past expiresAt (p50 / p95 / max): endedAt ${spread(r.expiry.endedAt)}, seen by the watch ${spread(r.expiry.seen)}`,
     'invariant            violations',
     ...INVARIANTS.map((name) => `${name.padEnd(20)} ${r.table[name].length}`),
   ];
   return lines.join('\n');
+}
+
+function spread(ms: number[]): string {
+  if (ms.length === 0) return '-';
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (q: number) => Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0);
+  return `${at(0.5)} / ${at(0.95)} / ${at(1)} (${s.length})`;
 }

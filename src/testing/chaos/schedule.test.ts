@@ -13,7 +13,7 @@ describe('planChaos', () => {
     const { kills } = planChaos(params);
     expect(kills).toHaveLength(8);
     expect(new Set(kills.map((k) => k.target))).toEqual(
-      new Set(['operator-leader', 'gateway', 'sidecar', 'chrome', 'node-agent', 'apiserver']),
+      new Set(['operator-leader', 'gateway', 'sidecar', 'chrome', 'kubelet', 'apiserver']),
     );
     expect(kills.filter((k) => k.target === 'apiserver')).toHaveLength(1);
     for (const k of kills) expect(k.atMs).toBeGreaterThanOrEqual(10_000);

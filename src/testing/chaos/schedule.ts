@@ -50,7 +50,7 @@ export interface ChaosPlan {
   clients: ClientPlan[];
 }
 
-const KILL_KINDS: readonly KillTarget[] = ['operator-leader', 'gateway', 'sidecar', 'chrome', 'node-agent'];
+const KILL_KINDS: readonly KillTarget[] = ['operator-leader', 'gateway', 'sidecar', 'chrome', 'kubelet'];
 
 export function planChaos(p: ChaosParams): ChaosPlan {
   const rnd = seededRandom(p.seed);

@@ -1,5 +1,5 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { cp, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { ensureNamespace, installCrds, type LocalNetwork } from '../../dev/stack.js';
 import { type ControlPlane, startControlPlane } from '../../localcluster/control-plane.js';
+import { type RealNode, startRealNode } from '../../localcluster/real-node.js';
 import { tool } from '../../localcluster/tools.js';
 import { KubeClient, paths } from '../../shared/kube/client.js';
 import { repoRoot } from '../../shared/repo-root.js';
@@ -14,9 +15,10 @@ import { repoRoot } from '../../shared/repo-root.js';
 const run = promisify(execFile);
 
 /**
- * The chaos run's own cluster: a control plane (so its API server can be restarted without disturbing the
- * rest of the suite), a node agent as a separate process on a network of its own (so it can be SIGKILLed and
- * started again), and the chart installed on it, its operator and gateway running as real pods on that node.
+ * The chaos run's own cluster: a control plane (so its API server can be restarted), a real node (kubelet,
+ * containerd, kube-proxy: hack/real-node.sh) on a network of its own, and the chart installed on it, its
+ * operator and gateway running as real pods from the images `make images` built. One real node runs per
+ * machine, so this world cannot be up while the cluster suite's node is (vitest's `chaos` project runs alone).
  */
 export const CHAOS_NETWORK: LocalNetwork = {
   podCIDR: '10.246.0.0/16',
@@ -25,12 +27,14 @@ export const CHAOS_NETWORK: LocalNetwork = {
   serviceCIDR: '10.98.0.0/16',
 };
 export const CHAOS_NODE = 'chaos-node';
-const STATE_DIR = '/run/bf-chaos';
+const STATE_DIR = '/run/bf-chaos-node';
 const GATEWAY_IP = '10.98.0.200';
+const SCRIPT = path.join(repoRoot, 'hack/real-node.sh');
 
 export interface ChaosWorld {
   plane: ControlPlane;
   client: KubeClient;
+  node: RealNode;
   /** The release's namespace (operator, gateway, Lease) and the project's (sessions, browser pods). */
   releaseNamespace: string;
   projectNamespace: string;
@@ -39,64 +43,13 @@ export interface ChaosWorld {
   leaseName: string;
   gatewayUrl: string;
   apiKey: string;
-  /** The node agent's per-pod records: `<dir>/pods/<uid>/state.json`. */
-  nodeStateDir: string;
-  nodeAgent: NodeAgentProcess;
+  /**
+   * SIGKILLs the node's kubelet and starts it again `downMs` later (hack/real-node.sh restart-kubelet); resolves
+   * once the new one answers its health check. `onKilled` is called as it is killed.
+   */
+  restartKubelet(downMs: number, onKilled: (at: number, pid: number) => void): Promise<{ upAt: number }>;
   logDir: string;
   stop(): Promise<void>;
-}
-
-export interface NodeAgentProcess {
-  pid(): number | undefined;
-  /** SIGKILL, as a crash: its pods' processes stay until a new agent starts and clears them. */
-  kill(): Promise<void>;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-function nodeAgent(kubeconfig: string, logDir: string): NodeAgentProcess {
-  let child: ChildProcess | undefined;
-  const exited = (c: ChildProcess) =>
-    c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((r) => c.once('exit', r));
-  return {
-    pid: () => child?.pid,
-    async start() {
-      const log = createWriteStream(path.join(logDir, 'localnode.log'), { flags: 'a' });
-      child = spawn(
-        'setpriv',
-        ['--pdeathsig', 'TERM', '--', process.execPath, path.join(repoRoot, 'dist/main.js'), 'localnode'],
-        {
-          env: {
-            ...process.env,
-            BF_LOCALNODE_KUBECONFIG: kubeconfig,
-            BF_LOCALNODE_NODE_NAME: CHAOS_NODE,
-            BF_LOCALNODE_POD_CIDR: CHAOS_NETWORK.podCIDR,
-            BF_LOCALNODE_BRIDGE: CHAOS_NETWORK.bridge,
-            BF_LOCALNODE_SERVICE_PROXY: 'true',
-            BF_LOCALNODE_STATE_DIR: STATE_DIR,
-            BF_LOCALNODE_CPU: '64',
-            BF_LOCALNODE_MEMORY: '256Gi',
-          },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      child.stdout?.pipe(log);
-      child.stderr?.pipe(log);
-    },
-    async kill() {
-      if (!child) return;
-      child.kill('SIGKILL');
-      await exited(child);
-    },
-    async stop() {
-      if (!child) return;
-      const c = child;
-      c.kill('SIGTERM');
-      const timer = setTimeout(() => c.kill('SIGKILL'), 60_000);
-      await exited(c);
-      clearTimeout(timer);
-    },
-  };
 }
 
 export async function startChaosWorld(opts: {
@@ -105,28 +58,39 @@ export async function startChaosWorld(opts: {
   timeoutSeconds: number;
 }): Promise<ChaosWorld> {
   const logDir = await mkdtemp(path.join(os.tmpdir(), 'bf-chaos-'));
-  const plane = await startControlPlane({ serviceCIDR: CHAOS_NETWORK.serviceCIDR });
+  // A run killed outright (no stop, no exit hook) left its node up; up refuses to start over it.
+  await run('bash', [SCRIPT, 'down', STATE_DIR]).catch(() => undefined);
+  // The chart's pods reach the API server at the node's bridge address (the `kubernetes` Service's endpoint).
+  const plane = await startControlPlane({
+    serviceCIDR: CHAOS_NETWORK.serviceCIDR,
+    advertiseAddress: CHAOS_NETWORK.hostIP,
+  });
   const cleanups: (() => Promise<void>)[] = [() => plane.stop()];
   const stop = async () => {
-    // The pods' logs go with the pods: keep a copy beside the run's other files.
-    const podLogs = path.join(STATE_DIR, CHAOS_NODE, 'logs');
-    await cp(podLogs, path.join(logDir, 'pod-logs'), { recursive: true, dereference: true }).catch(
+    for (const c of cleanups.reverse()) await c().catch(() => undefined);
+    // down keeps the node's own logs; the pods' logs went with the pods, copied before (see below).
+    await cp(path.join(STATE_DIR, 'logs'), path.join(logDir, 'node-logs'), { recursive: true }).catch(
       () => undefined,
     );
-    for (const c of cleanups.reverse()) await c().catch(() => undefined);
   };
   try {
     installCrds(plane.kubeconfigPath);
     const client = await KubeClient.create(plane.kubeconfigPath);
     cleanups.push(async () => client.close());
-    const agent = nodeAgent(plane.kubeconfigPath, logDir);
-    await agent.start();
-    cleanups.push(() => agent.stop());
-    await waitFor('the chaos node Ready', 60_000, async () => {
-      const node = await client
-        .get<{ status?: { conditions?: { type: string; status: string }[] } }>(`/api/v1/nodes/${CHAOS_NODE}`)
-        .catch(() => undefined);
-      return node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+    const node = await startRealNode({
+      stateDir: STATE_DIR,
+      kubeconfigPath: plane.kubeconfigPath,
+      name: CHAOS_NODE,
+      bridge: CHAOS_NETWORK.bridge,
+      podCIDR: CHAOS_NETWORK.podCIDR,
+      // The node's CoreDNS answers for the chart's Service names (its default reportUrl is one).
+    });
+    cleanups.push(async () => {
+      await cp(path.join(STATE_DIR, 'pod-logs'), path.join(logDir, 'pod-logs'), {
+        recursive: true,
+        dereference: true,
+      }).catch(() => undefined);
+      await node.stop();
     });
 
     const R = 'chaos-system';
@@ -206,6 +170,7 @@ export async function startChaosWorld(opts: {
     return {
       plane,
       client,
+      node,
       releaseNamespace: R,
       projectNamespace: P,
       project,
@@ -213,8 +178,15 @@ export async function startChaosWorld(opts: {
       leaseName: `${fullname}-operator`,
       gatewayUrl,
       apiKey,
-      nodeStateDir: path.join(STATE_DIR, CHAOS_NODE),
-      nodeAgent: agent,
+      async restartKubelet(downMs, onKilled) {
+        const pid = Number(readFileSync(path.join(STATE_DIR, 'run/kubelet.pid'), 'utf8'));
+        // The script kills it first thing; the moment is taken here, a few milliseconds early.
+        onKilled(Date.now(), pid);
+        await run('bash', [SCRIPT, 'restart-kubelet', STATE_DIR, (downMs / 1000).toFixed(3)], {
+          maxBuffer: 16 << 20,
+        });
+        return { upAt: Date.now() };
+      },
       logDir,
       stop,
     };
