@@ -4,7 +4,7 @@
  * `make lint` runs `depcruise`; a broken rule fails it with the rule's name and the offending import.
  * Type-only imports count: they couple folders as much as value imports do.
  */
-const PROCESSES = '(operator|gateway|sidecar|localnode)';
+const PROCESSES = '(operator|gateway|sidecar)';
 const TEST_CODE = '(^src/testing/|\\.test\\.ts$)';
 
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -13,10 +13,10 @@ module.exports = {
     {
       name: 'no-cross-process-import',
       comment:
-        'A process folder (src/operator, src/gateway, src/sidecar, src/localnode) never imports another one, ' +
+        'A process folder (src/operator, src/gateway, src/sidecar) never imports another one, ' +
         'nor src/dev: what two processes share belongs in src/api or src/shared. src/dev is the `make dev` ' +
-        'launcher, not a process: it may import what it launches (src/dev/stack.ts takes the node agent\'s ' +
-        'defaults and the operator\'s config type), and no process imports it.',
+        'launcher, not a process: it may import what it launches (src/dev/stack.ts takes the operator\'s ' +
+        'config type), and no process imports it.',
       severity: 'error',
       from: { path: `^src/${PROCESSES}/` },
       to: { path: `^src/(${PROCESSES.slice(1, -1)}|dev)/`, pathNot: '^src/$1/' },

@@ -19,7 +19,7 @@
 # BF_NODE_TAINTS (the kubelet's --node-labels and --register-with-taints: set as the node registers, so no pod is
 # scheduled onto it before they hold), BF_NODE_KUBE_PROXY (1; 0 runs none: kube-proxy programs every Service of
 # the cluster into this machine's iptables, which another agent serving the same cluster's Services, such as
-# localnode's service proxy, would then lose to it).
+# another node's kube-proxy, would then lose to it).
 # Needs root, `make tools` and `make images`. One node per machine: the kubelet's port, its kubepods cgroups and
 # the KUBE-* chains are machine-wide.
 #

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runGateway } from './gateway/main.js';
-import { runLocalnode } from './localnode/main.js';
 import { runOperator } from './operator/main.js';
 import { ConfigError } from './shared/config.js';
 import { runSidecar } from './sidecar/main.js';
@@ -17,7 +16,6 @@ describe('every process refuses a bad flag or config file at start', () => {
   it.each([
     ['operator', (argv: string[]) => runOperator(argv, env)],
     ['gateway', (argv: string[]) => runGateway(argv, env)],
-    ['localnode', (argv: string[]) => runLocalnode(argv, env)],
     ['sidecar', (argv: string[]) => runSidecar(argv, env)],
   ])('%s', async (name, run) => {
     await expect(run(['--confg', badFile])).rejects.toThrow(

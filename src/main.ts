@@ -6,7 +6,6 @@ const commands: Record<string, () => Promise<void>> = {
   operator: async () => (await import('./operator/main.js')).runOperator(process.argv.slice(3)),
   gateway: async () => (await import('./gateway/main.js')).runGateway(process.argv.slice(3)),
   sidecar: async () => (await import('./sidecar/main.js')).runSidecar(process.argv.slice(3)),
-  localnode: async () => (await import('./localnode/main.js')).runLocalnode(process.argv.slice(3)),
 };
 
 const name = process.argv[2] ?? '';

@@ -7,8 +7,6 @@ export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'browserfleet';
 export const LABEL_SESSION = `${GROUP}/session`;
 export const LABEL_PROJECT = `${GROUP}/project`;
-/** On a pod: the local node agent simulates it (Running and Ready, no processes) instead of running it. */
-export const ANNOTATION_LOCALNODE_SIMULATE = `${GROUP}/localnode-simulate`;
 
 export const CDP_PORT = 9223;
 export const SIDECAR_METRICS_PORT = 9224;

@@ -4,7 +4,6 @@ import path from 'node:path';
 import type { BrowserProject } from '../api/index.js';
 import { type ControlPlane, freePorts, startControlPlane } from '../localcluster/control-plane.js';
 import { tool } from '../localcluster/tools.js';
-import { type LocalnodeConfig, defaultConfig as localnodeDefaults } from '../localnode/config.js';
 import type { OperatorConfig } from '../operator/config.js';
 import { intToIp, parseCidr } from '../shared/cidr.js';
 import { isAlreadyExists, type KubeClient, paths } from '../shared/kube/client.js';
@@ -89,14 +88,6 @@ export function installCrds(kubeconfig: string): void {
   };
   k(['apply', '--server-side', '--force-conflicts', '-f', crds]);
   k(['wait', '--for=condition=Established', '--timeout=60s', '-f', crds]);
-}
-
-/** The node agent's config for a node on `network`; `overrides` name the node, its state and what it runs. */
-export function localnodeConfig(
-  network: LocalNetwork,
-  overrides: Partial<LocalnodeConfig> & Pick<LocalnodeConfig, 'nodeName' | 'kubeconfig'>,
-): LocalnodeConfig {
-  return { ...localnodeDefaults(), podCIDR: network.podCIDR, bridge: network.bridge, ...overrides };
 }
 
 /**

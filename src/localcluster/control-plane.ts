@@ -16,8 +16,8 @@ export interface ControlPlaneOptions {
   /** Keep the state directory after stop (for debugging a failed run). */
   keepDir?: boolean;
   /**
-   * The cluster's service range (default 10.96.0.0/16). Two clusters on one machine whose node agents serve
-   * Services (localnode `serviceProxy`) need different ranges: cluster IPs live on the host.
+   * The cluster's service range (default 10.96.0.0/16). Clusters started one after another on this machine use
+   * different ranges, so a Service address never means another cluster's.
    */
   serviceCIDR?: string;
   /**

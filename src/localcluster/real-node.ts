@@ -39,8 +39,8 @@ export interface RealNodeOptions {
    */
   taints?: { key: string; value?: string; effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute' }[];
   /**
-   * Run kube-proxy (default true). Off where another agent already serves the cluster's Services on this
-   * machine (localnode's service proxy): kube-proxy would program every Service into the host's iptables too.
+   * Run kube-proxy (default true). Off where something else serves the cluster's Services on this machine:
+   * kube-proxy programs every Service into the host's iptables.
    */
   kubeProxy?: boolean;
 }
