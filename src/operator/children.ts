@@ -15,6 +15,8 @@ import {
 import type { OperatorConfig } from './config.js';
 
 const MAX_NAME = 63;
+/** The session's download folder, one emptyDir shared by the Chrome and sidecar containers. */
+const DOWNLOAD_DIR = '/var/run/browserfleet/downloads';
 
 /** `browser-<session>`; past 63 characters the tail is replaced by a hash so names stay unique and stable. */
 export function childName(sessionName: string): string {
@@ -124,6 +126,8 @@ export function desiredPod({ session: s, config: c, token, timeoutSeconds }: Pod
           volumeMounts: [
             { name: 'dshm', mountPath: '/dev/shm' },
             { name: 'tmp', mountPath: '/tmp' },
+            // Chrome writes the session's downloads here; the sidecar keeps and serves them (ADR 0012).
+            { name: 'downloads', mountPath: DOWNLOAD_DIR },
           ],
         },
         {
@@ -139,7 +143,9 @@ export function desiredPod({ session: s, config: c, token, timeoutSeconds }: Pod
             { name: 'BF_SESSION_UID', value: s.metadata.uid ?? '' },
             { name: 'BF_SESSION_TOKEN', value: token },
             { name: 'BF_REPORT_URL', value: c.reportUrl },
+            { name: 'BF_DOWNLOAD_DIR', value: DOWNLOAD_DIR },
           ],
+          volumeMounts: [{ name: 'downloads', mountPath: DOWNLOAD_DIR }],
           ports: [
             { name: 'cdp', containerPort: CDP_PORT },
             { name: 'metrics', containerPort: SIDECAR_METRICS_PORT },
@@ -156,6 +162,7 @@ export function desiredPod({ session: s, config: c, token, timeoutSeconds }: Pod
       volumes: [
         { name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: c.chrome.shmSize } },
         { name: 'tmp', emptyDir: {} },
+        { name: 'downloads', emptyDir: {} },
       ],
     },
   };

@@ -113,6 +113,10 @@ describe('operator against a real API server', () => {
     expect(pod.spec?.containers[0]?.args).toContain('--remote-debugging-address=127.0.0.1');
     expect(pod.spec?.containers[0]?.args).toContain('--window-size=1280,720');
     expect(pod.spec?.volumes?.find((v) => v.name === 'dshm')?.emptyDir?.medium).toBe('Memory');
+    // One download folder, written by Chrome and read by the sidecar (ADR 0012).
+    expect(
+      pod.spec?.containers.map((c) => c.volumeMounts?.find((m) => m.name === 'downloads')?.mountPath),
+    ).toEqual(['/var/run/browserfleet/downloads', '/var/run/browserfleet/downloads']);
     expect(svc.spec?.ports?.map((p) => p.port)).toEqual([9223]);
 
     await markPodReady(name);

@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { chromium as playwright } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -32,6 +35,7 @@ async function startSidecar(overrides: Partial<SidecarConfig> = {}): Promise<Sta
     session,
     sessionToken: token,
     reportUrl: '',
+    downloadDir: mkdtempSync(path.join(tmpdir(), 'bf-downloads-')),
     reportIntervalMs: 3_600_000,
     clientPingIntervalMs: 20_000,
     ...overrides,
@@ -390,6 +394,7 @@ describe('sidecar edge cases', { timeout: 60_000 }, () => {
       session,
       sessionToken: token,
       reportUrl: '',
+      downloadDir: mkdtempSync(path.join(tmpdir(), 'bf-downloads-')),
       reportIntervalMs: 3_600_000,
       clientPingIntervalMs: 20_000,
     });

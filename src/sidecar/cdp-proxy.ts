@@ -1,12 +1,17 @@
+import { createReadStream } from 'node:fs';
 import http, { STATUS_CODES } from 'node:http';
+import nodePath from 'node:path';
 import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import WebSocket, { WebSocketServer } from 'ws';
-import { pipeWebSockets } from '../shared/ws/ws-pipe.js';
+import { ArtifactKeyError, checkArtifactName } from '../shared/artifacts/keys.js';
+import { type Direction, pipeWebSockets } from '../shared/ws/ws-pipe.js';
 import { authenticate, redactToken } from './auth.js';
 import { browserEndpointPath, chromeWebSocketUrl, readBody, requestChrome } from './chrome-http.js';
 import type { ConnectionLevel, ConnectionState } from './connection-state.js';
 import { type ClientEndpoint, rewriteDevtoolsUrls } from './devtools-urls.js';
+import { sessionDownloadBehavior } from './downloads/behavior.js';
+import type { DownloadCapture } from './downloads/capture.js';
 import { IdlePinger } from './idle-pinger.js';
 import { log } from './log.js';
 import type { SidecarMetrics } from './metrics.js';
@@ -17,6 +22,7 @@ export interface CdpProxyDeps {
   state: ConnectionState;
   metrics: SidecarMetrics;
   clientPingIntervalMs: number;
+  capture: DownloadCapture;
 }
 
 export interface CdpProxy {
@@ -119,7 +125,92 @@ function refuseUpgrade(socket: Duplex, status: number, body: unknown, extraHeade
   );
 }
 
+/** Ids of the commands the sidecar itself sends on a client's connection; far above any client's own. */
+const INJECTED_ID_BASE = 2_000_000_000;
+
+interface CdpFrame {
+  id?: number;
+  method?: string;
+  sessionId?: string;
+  params?: unknown;
+  result?: { browserContextId?: unknown };
+}
+
+function parseFrame(data: Buffer): CdpFrame | undefined {
+  try {
+    const frame = JSON.parse(data.toString('utf8')) as unknown;
+    return typeof frame === 'object' && frame !== null ? (frame as CdpFrame) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const SET_DOWNLOAD_BEHAVIOR = Buffer.from('"Browser.setDownloadBehavior"');
+const CREATE_BROWSER_CONTEXT = Buffer.from('"Target.createBrowserContext"');
+const DOWNLOAD_EVENT = Buffer.from('"Browser.download');
+
+/**
+ * What the proxy changes on one client's connection so that every download lands in the session's folder
+ * (ADR 0012): the client's `Browser.setDownloadBehavior` is rewritten (behavior.ts); a context the client
+ * creates gets the session's behaviour, sent on the same connection before the client learns its id, so no
+ * page in it can download before; the client sees `Browser.download*` events only if it asked for them.
+ * Everything else passes byte for byte; only frames that name these methods are parsed.
+ */
+function downloadInterceptor(
+  capture: DownloadCapture,
+  contexts: Set<string>,
+  sendUpstream: (text: string) => void,
+): (direction: Direction, data: Buffer, isBinary: boolean) => Buffer | null | undefined {
+  let clientWantsEvents = false;
+  const createCalls = new Set<number>();
+  const injected = new Set<number>();
+  let nextInjected = INJECTED_ID_BASE;
+  return (direction, data, isBinary) => {
+    if (isBinary) return undefined;
+    if (direction === 'client_to_upstream') {
+      if (data.includes(CREATE_BROWSER_CONTEXT)) {
+        const frame = parseFrame(data);
+        if (frame?.method === 'Target.createBrowserContext' && typeof frame.id === 'number')
+          createCalls.add(frame.id);
+        return undefined;
+      }
+      if (!data.includes(SET_DOWNLOAD_BEHAVIOR)) return undefined;
+      const frame = parseFrame(data);
+      if (frame?.method !== 'Browser.setDownloadBehavior') return undefined;
+      const rewritten = sessionDownloadBehavior(frame.params, capture.folders.incoming);
+      if (!rewritten) return undefined;
+      clientWantsEvents = rewritten.clientWantsEvents;
+      // Once sealed, nothing may turn downloads back on.
+      const params = capture.ledger.isSealed
+        ? capture.behaviorFor(rewritten.params.browserContextId)
+        : rewritten.params;
+      return Buffer.from(JSON.stringify({ ...frame, params }));
+    }
+    if (data.includes(DOWNLOAD_EVENT) && !clientWantsEvents) {
+      const frame = parseFrame(data);
+      if (frame?.method?.startsWith('Browser.download')) return null;
+    }
+    if (createCalls.size === 0 && injected.size === 0) return undefined;
+    if (data.length > 4096) return undefined; // both answers are tiny; a screenshot is not one of them
+    const frame = parseFrame(data);
+    if (typeof frame?.id !== 'number') return undefined;
+    if (injected.delete(frame.id)) return null;
+    if (!createCalls.delete(frame.id)) return undefined;
+    const context = frame.result?.browserContextId;
+    if (typeof context === 'string') {
+      contexts.add(context);
+      const id = nextInjected++;
+      injected.add(id);
+      sendUpstream(
+        JSON.stringify({ id, method: 'Browser.setDownloadBehavior', params: capture.behaviorFor(context) }),
+      );
+    }
+    return undefined;
+  };
+}
+
 const UNAUTHORIZED = { error: 'unauthorized', message: 'missing or invalid session token' };
+const METHOD_NOT_ALLOWED = { error: 'method_not_allowed', message: 'method not allowed here' };
 const NOT_FOUND = { error: 'not_found', message: 'no such DevTools endpoint' };
 const BAD_TARGET = { error: 'invalid_request', message: 'path: not a valid request target' };
 
@@ -164,7 +255,9 @@ function connectToChrome(url: string): Promise<WebSocket | { status: number }> {
 }
 
 export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
-  const { chromeUrl, sessionToken, state, metrics } = deps;
+  const { chromeUrl, sessionToken, state, metrics, capture } = deps;
+  /** Every context a client created, so the seal can deny downloads in each. */
+  const contexts = new Set<string>();
   const wss = new WebSocketServer({
     noServer: true,
     perMessageDeflate: false,
@@ -181,7 +274,8 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
       return;
     }
     // Playwright's connectOverCDP asks for `/json/version/` (trailing slash, query kept); Chrome wants none.
-    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const requestPath = url.pathname.replace(/\/+$/, '') || '/';
+    const path = requestPath;
     if (path === '/healthz') {
       const up = await chromeAnswers(chromeUrl);
       sendJson(res, up ? 200 : 503, { chromeReachable: up });
@@ -191,6 +285,10 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
     if (!token) {
       metrics.authFailed();
       sendJson(res, 401, UNAUTHORIZED, { 'www-authenticate': 'Bearer' });
+      return;
+    }
+    if (path.startsWith('/artifacts/')) {
+      await serveArtifacts(req, res, path);
       return;
     }
     const rawQuery = (req.url ?? '').split('?')[1] ?? '';
@@ -223,6 +321,39 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
     const body = JSON.parse((await readBody(upstream)).toString('utf8')) as unknown;
     const rewritten = rewriteDevtoolsUrls(body, clientEndpoint(req, url, token));
     sendJson(res, status, rewritten);
+  }
+
+  /** The session's artifacts for the operator's collector (ADR 0012), behind the session credential. */
+  async function serveArtifacts(req: http.IncomingMessage, res: http.ServerResponse, path: string) {
+    const method = req.method ?? 'GET';
+    if (path === '/artifacts/v1/manifest') {
+      if (method !== 'GET') return sendJson(res, 405, METHOD_NOT_ALLOWED, { allow: 'GET' });
+      return sendJson(res, 200, capture.manifest());
+    }
+    if (path === '/artifacts/v1/seal') {
+      if (method !== 'POST') return sendJson(res, 405, METHOD_NOT_ALLOWED, { allow: 'POST' });
+      return sendJson(res, 200, await capture.seal(contexts));
+    }
+    const match = /^\/artifacts\/v1\/files\/downloads\/([^/]+)$/.exec(path);
+    if (!match?.[1]) return sendJson(res, 404, { error: 'not_found', message: 'no such artifact endpoint' });
+    if (method !== 'GET') return sendJson(res, 405, METHOD_NOT_ALLOWED, { allow: 'GET' });
+    let name: string;
+    try {
+      name = checkArtifactName(decodeURIComponent(match[1]));
+    } catch (err) {
+      const message =
+        err instanceof ArtifactKeyError ? err.message : 'the name is not valid percent-encoding';
+      return sendJson(res, 400, { error: 'bad_name', message });
+    }
+    const entry = capture.ledger.complete(name);
+    if (!entry?.sha256)
+      return sendJson(res, 404, { error: 'not_found', message: `no complete download named ${name}` });
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': entry.bytes,
+      etag: `"${entry.sha256}"`,
+    });
+    await pipeline(createReadStream(nodePath.join(capture.folders.complete, name)), res);
   }
 
   async function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -283,10 +414,15 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
       client.once('close', (code) => {
         clients.delete(client);
         state.clientDisconnected(route.level);
+        // Chrome resets the default context's download behaviour when the connection that set it goes.
+        capture.reapply();
         metrics.disconnected(route.level);
         log.info('client disconnected', { path: logged, connection: route.level, code });
       });
-      void pipeWebSockets(client, upstream, { onMessage: metrics.relayed });
+      void pipeWebSockets(client, upstream, {
+        onMessage: metrics.relayed,
+        intercept: downloadInterceptor(capture, contexts, (text) => upstream.send(text)),
+      });
     });
     // ws answers a malformed handshake with 400 itself and never calls back; Chrome's side must not linger.
     if (!accepted) upstream.terminate();

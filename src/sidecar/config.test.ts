@@ -71,3 +71,16 @@ describe('sidecar config errors', () => {
     );
   });
 });
+
+describe('BF_DOWNLOAD_DIR', () => {
+  it("defaults to the pod's download volume and takes an absolute path", () => {
+    expect(sidecarConfigFromEnv(complete).downloadDir).toBe('/var/run/browserfleet/downloads');
+    expect(sidecarConfigFromEnv({ ...complete, BF_DOWNLOAD_DIR: '/data/dl' }).downloadDir).toBe('/data/dl');
+  });
+
+  it('refuses a relative path, naming the variable', () => {
+    expect(() => sidecarConfigFromEnv({ ...complete, BF_DOWNLOAD_DIR: 'downloads' })).toThrow(
+      /BF_DOWNLOAD_DIR/,
+    );
+  });
+});

@@ -49,6 +49,15 @@ export const sidecarEnvSchema = z
         'must be an absolute http(s) URL or empty',
       )
       .default(''),
+    /**
+     * The session's download folder: a volume of its own pod, shared with the Chrome container, which writes
+     * there (ADR 0012). Absolute, since Chrome is told this path.
+     */
+    BF_DOWNLOAD_DIR: z
+      .string()
+      .trim()
+      .refine((v) => v.startsWith('/'), 'must be an absolute path')
+      .default('/var/run/browserfleet/downloads'),
   })
   .transform((e) => ({
     /** Address the CDP proxy binds; 0.0.0.0 in a pod, 127.0.0.1 in tests. */
@@ -59,6 +68,7 @@ export const sidecarEnvSchema = z
     session: { namespace: e.BF_SESSION_NAMESPACE, name: e.BF_SESSION_NAME, uid: e.BF_SESSION_UID },
     sessionToken: e.BF_SESSION_TOKEN,
     reportUrl: e.BF_REPORT_URL,
+    downloadDir: e.BF_DOWNLOAD_DIR,
     reportIntervalMs: 10_000,
     /** Idle client legs get a ws ping this often, so intermediate proxies don't drop quiet sockets. */
     clientPingIntervalMs: 20_000,

@@ -1,8 +1,10 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { systemClock } from '../shared/clock.js';
 import { type CdpProxy, chromeAnswers, createCdpProxy } from './cdp-proxy.js';
 import type { SidecarConfig } from './config.js';
 import { ConnectionState } from './connection-state.js';
+import { DownloadCapture } from './downloads/capture.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
 import { PageWatcher } from './page-watcher.js';
 import { Reporter } from './reporter.js';
@@ -12,6 +14,7 @@ export interface Sidecar {
   metrics: SidecarMetrics;
   /** Undefined when BF_REPORT_URL is empty. */
   reporter: Reporter | undefined;
+  capture: DownloadCapture;
   /** Binds both ports (0 = any) and starts watching Chrome; resolves with the bound ports. */
   listen(): Promise<{ port: number; metricsPort: number }>;
   /** Closes listeners and client sockets, then sends the final report. */
@@ -58,22 +61,26 @@ export function createSidecar(config: SidecarConfig): Sidecar {
   });
   const watcher = new PageWatcher(config.chromeUrl, state);
   const metricsServer = createMetricsServer(config, metrics);
+  const capture = new DownloadCapture(config.chromeUrl, config.downloadDir, systemClock);
   let proxy: CdpProxy | undefined;
   let reporter: Reporter | undefined;
 
   return {
     state,
     metrics,
+    capture,
     get reporter() {
       return reporter;
     },
     async listen() {
+      await capture.start();
       proxy = createCdpProxy({
         chromeUrl: config.chromeUrl,
         sessionToken: config.sessionToken,
         state,
         metrics,
         clientPingIntervalMs: config.clientPingIntervalMs,
+        capture,
       });
       const port = await listenOn(proxy.server, config.listenPort, config.host);
       const metricsPort = await listenOn(metricsServer, config.metricsPort, config.host);
@@ -94,6 +101,7 @@ export function createSidecar(config: SidecarConfig): Sidecar {
     async close() {
       await proxy?.close();
       await watcher.stop();
+      await capture.stop();
       await new Promise<void>((resolve) => {
         metricsServer.close(() => resolve());
         metricsServer.closeAllConnections();

@@ -9,11 +9,45 @@ export interface SiteServer {
 
 /**
  * Serves test pages where browser pods can reach them (the host side of the pod network). `/click` counts
- * clicks on a big button, so a click that arrives through any path shows in the page's title.
+ * clicks on a big button, so a click that arrives through any path shows in the page's title; `/offer` and
+ * `/files/<name>` offer downloads.
  */
+/** The bytes `/files/<name>` serves: distinct per name, so a test can tell any two files apart. */
+export function downloadBytes(name: string): Buffer {
+  const line = Buffer.from(`browserfleet download ${name}\n`);
+  return Buffer.concat(Array.from({ length: 64 }, () => line));
+}
+
+/**
+ * `/offer` is a page with two ways to download: `#attachment` links to a response with
+ * `Content-Disposition: attachment` (served as `report.pdf`), `#download` is an `<a download="notes.txt">`.
+ */
+function serveDownloads(path: string, res: http.ServerResponse): boolean {
+  if (path === '/offer') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><html><head><title>offer</title></head><body>
+<a id="attachment" href="/files/report.pdf">report</a>
+<a id="download" href="/files/notes.txt" download="notes.txt">notes</a>
+</body></html>`);
+    return true;
+  }
+  const match = /^\/files\/([A-Za-z0-9._-]+)$/.exec(path);
+  if (!match?.[1]) return false;
+  const body = downloadBytes(match[1]);
+  const attachment = match[1] === 'report.pdf';
+  res.writeHead(200, {
+    'content-type': attachment ? 'application/pdf' : 'text/plain',
+    'content-length': body.length,
+    ...(attachment ? { 'content-disposition': 'attachment; filename="report.pdf"' } : {}),
+  });
+  res.end(body);
+  return true;
+}
+
 export async function startSite(host: string): Promise<SiteServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (serveDownloads(path, res)) return;
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     if (path === '/click') {
       res.end(`<!doctype html><html><head><title>clicks: 0</title></head>

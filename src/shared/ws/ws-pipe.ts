@@ -9,6 +9,11 @@ export interface PipeOptions {
   /** Resume reading once the other side's backlog drops to this. */
   lowWaterMark?: number;
   onMessage?: (direction: Direction, bytes: number) => void;
+  /**
+   * Sees each message before it is relayed: undefined relays it unchanged, a Buffer relays that instead, null
+   * drops it. Synchronous, so the order of messages on each leg is kept.
+   */
+  intercept?: (direction: Direction, data: Buffer, isBinary: boolean) => Buffer | null | undefined;
 }
 
 export interface PipeClosed {
@@ -21,6 +26,11 @@ export interface PipeClosed {
 // A full-page screenshot is one multi-megabyte text message; a smaller mark would pause on every one of them.
 const DEFAULT_HIGH_WATER_MARK = 8 * 1024 * 1024;
 const DEFAULT_LOW_WATER_MARK = 1024 * 1024;
+
+function asBuffer(data: WebSocket.RawData): Buffer {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.isBuffer(data) ? data : Buffer.from(data);
+}
 
 function messageBytes(data: WebSocket.RawData): number {
   if (Array.isArray(data)) return data.reduce((n, b) => n + b.length, 0);
@@ -50,6 +60,7 @@ function forward(
   high: number,
   low: number,
   onMessage: PipeOptions['onMessage'],
+  intercept: PipeOptions['intercept'],
 ): void {
   // One callback per direction (not per message): it runs when a write has reached the kernel.
   const resumeWhenDrained = () => {
@@ -57,8 +68,14 @@ function forward(
   };
   from.on('message', (data, isBinary) => {
     if (to.readyState !== WebSocket.OPEN) return;
-    // The payload goes out exactly as it came in: same bytes, same frame type, no JSON round trip.
-    to.send(data, { binary: isBinary, compress: false }, resumeWhenDrained);
+    let out: WebSocket.RawData = data;
+    if (intercept) {
+      const replaced = intercept(direction, asBuffer(data), isBinary);
+      if (replaced === null) return;
+      if (replaced !== undefined) out = replaced;
+    }
+    // Unless intercepted, the payload goes out exactly as it came in: same bytes, same frame type.
+    to.send(out, { binary: isBinary, compress: false }, resumeWhenDrained);
     onMessage?.(direction, messageBytes(data));
     if (!from.isPaused && to.bufferedAmount > high) from.pause();
   });
@@ -75,8 +92,8 @@ export function pipeWebSockets(
 ): Promise<PipeClosed> {
   const high = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   const low = options.lowWaterMark ?? DEFAULT_LOW_WATER_MARK;
-  forward(client, upstream, 'client_to_upstream', high, low, options.onMessage);
-  forward(upstream, client, 'upstream_to_client', high, low, options.onMessage);
+  forward(client, upstream, 'client_to_upstream', high, low, options.onMessage, options.intercept);
+  forward(upstream, client, 'upstream_to_client', high, low, options.onMessage, options.intercept);
   // Errors always end in 'close'; that is where they are handled.
   client.on('error', () => {});
   upstream.on('error', () => {});

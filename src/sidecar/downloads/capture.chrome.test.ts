@@ -1,0 +1,173 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { type Browser, chromium as playwright } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type LaunchedChromium, launchChromium } from '../../testing/chromium.js';
+import { downloadBytes, type SiteServer, startSite } from '../../testing/site-server.js';
+import { waitFor } from '../../testing/wait.js';
+import { createSidecar, type Sidecar } from '../sidecar.js';
+import type { ArtifactManifest } from './ledger.js';
+
+const token = 'ZG93bmxvYWQtY2FwdHVyZS10ZXN0LXRva2Vu';
+const auth = { authorization: `Bearer ${token}` };
+
+let chrome: LaunchedChromium;
+let site: SiteServer;
+let sidecar: Sidecar;
+let base: string;
+let browser: Browser | undefined;
+
+async function manifest(): Promise<ArtifactManifest> {
+  const res = await fetch(`${base}/artifacts/v1/manifest`, { headers: auth });
+  expect(res.status).toBe(200);
+  return (await res.json()) as ArtifactManifest;
+}
+
+function complete(m: ArtifactManifest, suggested: string) {
+  const [stem, ext] = suggested.split('.');
+  const pattern = new RegExp(`^${stem}-\\d+(-\\d+)?\\.${ext}$`);
+  return m.downloads.filter((d) => d.state === 'complete' && pattern.test(d.name));
+}
+
+/** A raw CDP client, as Puppeteer-like tools are: it creates a context and never sets a download behaviour. */
+async function rawContextDownload(url: string): Promise<void> {
+  const ws = new WebSocket(`${base.replace('http', 'ws')}/devtools/browser?token=${token}`);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  let id = 0;
+  const call = (method: string, params: object) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const mine = ++id;
+      const onMessage = (data: WebSocket.RawData) => {
+        const msg = JSON.parse(data.toString()) as { id?: number; result?: object; error?: object };
+        if (msg.id !== mine) return;
+        ws.off('message', onMessage);
+        if (msg.error) reject(new Error(JSON.stringify(msg.error)));
+        else resolve(msg.result as Record<string, unknown>);
+      };
+      ws.on('message', onMessage);
+      ws.send(JSON.stringify({ id: mine, method, params }));
+    });
+  const { browserContextId } = await call('Target.createBrowserContext', {});
+  await call('Target.createTarget', { url, browserContextId });
+  // The client leaves once the file is complete; its context (and the download) would go with it earlier.
+  await waitFor(
+    "the raw client's download",
+    async () => complete(await manifest(), 'report.pdf').length >= 3,
+  );
+  ws.close();
+}
+
+beforeAll(async () => {
+  [chrome, site] = await Promise.all([launchChromium(), startSite('127.0.0.1')]);
+  sidecar = createSidecar({
+    host: '127.0.0.1',
+    listenPort: 0,
+    metricsPort: 0,
+    chromeUrl: new URL(chrome.httpUrl),
+    session: { namespace: 'team-a', name: 'downloads', uid: '5b0e8f8a-2222-4000-8000-0000000000d1' },
+    sessionToken: token,
+    reportUrl: '',
+    downloadDir: mkdtempSync(path.join(tmpdir(), 'bf-capture-')),
+    reportIntervalMs: 3_600_000,
+    clientPingIntervalMs: 20_000,
+  });
+  const { port } = await sidecar.listen();
+  base = `http://127.0.0.1:${port}`;
+  await waitFor("Chrome's first tab", async () => {
+    const targets = (await (await fetch(`${chrome.httpUrl}/json/list`)).json()) as { type: string }[];
+    return targets.some((t) => t.type === 'page');
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await sidecar?.close();
+  await Promise.all([chrome?.close(), site?.close()]);
+});
+
+describe('download capture through the CDP proxy', () => {
+  it('keeps every download of the default context, of a new context and of a raw client, with its bytes', async () => {
+    browser = await playwright.connectOverCDP(`${base}?token=${token}`);
+    const defaultContext = browser.contexts()[0];
+    if (!defaultContext) throw new Error('no default context');
+    const page = await defaultContext.newPage();
+    await page.goto(`${site.url}/offer`);
+    // Playwright still gets its download events: it asked for them.
+    const [first] = await Promise.all([page.waitForEvent('download'), page.click('#attachment')]);
+    expect(first.suggestedFilename()).toBe('report.pdf');
+    const [second] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    expect(second.suggestedFilename()).toBe('notes.txt');
+
+    const context = await browser.newContext();
+    const other = await context.newPage();
+    await other.goto(`${site.url}/offer`);
+    await Promise.all([other.waitForEvent('download'), other.click('#attachment')]);
+
+    await waitFor('both reports and the notes', async () => {
+      const m = await manifest();
+      return complete(m, 'report.pdf').length === 2 && complete(m, 'notes.txt').length === 1;
+    });
+    await rawContextDownload(`${site.url}/files/report.pdf`);
+
+    const m = await manifest();
+    expect(m.downloads.filter((d) => d.state !== 'complete')).toEqual([]);
+    expect(m.generation).toBeGreaterThanOrEqual(4);
+    for (const d of m.downloads) {
+      const served = downloadBytes(d.name.startsWith('report') ? 'report.pdf' : 'notes.txt');
+      expect(d.bytes).toBe(served.length);
+      expect(d.sha256).toBe(createHash('sha256').update(served).digest('hex'));
+      const res = await fetch(`${base}/artifacts/v1/files/downloads/${encodeURIComponent(d.name)}`, {
+        headers: auth,
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('etag')).toBe(`"${d.sha256}"`);
+      expect(Buffer.from(await res.arrayBuffer()).equals(served)).toBe(true);
+    }
+  });
+
+  it('serves artifacts only to the session credential, and only complete files by valid names', async () => {
+    expect((await fetch(`${base}/artifacts/v1/manifest`)).status).toBe(401);
+    expect(
+      (await fetch(`${base}/artifacts/v1/manifest`, { headers: { authorization: 'Bearer x' } })).status,
+    ).toBe(401);
+    expect((await fetch(`${base}/artifacts/v1/files/downloads/missing.pdf`, { headers: auth })).status).toBe(
+      404,
+    );
+    expect((await fetch(`${base}/artifacts/v1/files/downloads/a%2Fb.pdf`, { headers: auth })).status).toBe(
+      400,
+    );
+    expect((await fetch(`${base}/artifacts/v1/seal`, { headers: auth })).status).toBe(405);
+    expect((await fetch(`${base}/artifacts/v1/manifest`, { method: 'POST', headers: auth })).status).toBe(
+      405,
+    );
+  });
+
+  it('after the seal, no download starts in any context, whatever a client asks', async () => {
+    if (!browser) throw new Error('the first test did not connect');
+    const before = await manifest();
+    const res = await fetch(`${base}/artifacts/v1/seal`, { method: 'POST', headers: auth });
+    expect(res.status).toBe(200);
+    const sealed = (await res.json()) as ArtifactManifest;
+    expect(sealed.sealed).toBe(true);
+    expect(sealed.downloads).toEqual(before.downloads);
+    // Idempotent.
+    const again = (await (
+      await fetch(`${base}/artifacts/v1/seal`, { method: 'POST', headers: auth })
+    ).json()) as ArtifactManifest;
+    expect(again).toEqual(sealed);
+
+    // A new context (Playwright asks for downloads in it) and the default one: Chrome refuses the download.
+    const context = await browser.newContext();
+    for (const page of [await context.newPage(), await browser.contexts()[0]?.newPage()]) {
+      if (!page) throw new Error('no page');
+      await page.goto(`${site.url}/offer`);
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#attachment')]);
+      expect(await download.failure()).toBe('canceled');
+    }
+    const after = await manifest();
+    expect(after.downloads).toEqual(before.downloads);
+  });
+});
