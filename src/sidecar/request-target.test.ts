@@ -1,4 +1,7 @@
+import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSidecar, type Sidecar } from './sidecar.js';
 
@@ -34,6 +37,7 @@ describe('sidecar request targets', () => {
       session: { namespace: 'team-a', name: 'target-test', uid: '5b0e8f8a-2222-4000-8000-000000000002' },
       sessionToken: token,
       reportUrl: '',
+      downloadDir: mkdtempSync(path.join(tmpdir(), 'bf-downloads-')),
       reportIntervalMs: 3_600_000,
       clientPingIntervalMs: 20_000,
     });
