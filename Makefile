@@ -16,9 +16,11 @@ dev: tools build images ## Run the whole product locally: control plane, a real 
 	node dist/dev/main.js $(if $(filter 0,$(WATCH)),,--watch)
 
 .PHONY: test
-# images: e2e/real-node.test.ts runs the operator's pods from them on a real kubelet (podman's cache makes an
-# unchanged tree a few seconds; the app image rebuilds when src/ changed).
-test: tools build images ## Lint, check generated files, and run every test: unit, chrome, store, cluster, dev, chaos (needs root)
+# Every pod of the suite runs from the images (podman's cache makes an unchanged tree a few seconds; the app image
+# rebuilds when src/ changed). On a fresh machine the Go tool build is CPU-bound and the image build mostly waits
+# on the Debian and npm mirrors, so the three prerequisites are made side by side.
+test: ## Lint, check generated files, and run every test: unit, chrome, store, cluster, dev, chaos (needs root)
+	$(MAKE) --no-print-directory -j3 tools build images
 	$(MAKE) --no-print-directory lint verify
 	$(CLUSTER_LOCK) npx vitest run --project unit --project chrome --project store --project cluster
 	@# make dev's own test starts make dev's real node: after the cluster project's node is down (one per machine).
@@ -89,7 +91,8 @@ manifests: build ## Regenerate src/api/generated.ts and the chart's CRDs from cr
 # `make tools` builds; nfacct lets hack/real-node.sh remove kube-proxy's packet counters.
 NODE_APT_PACKAGES := podman runc containernetworking-plugins mmdebstrap iptables nfacct
 
-.node-apt.stamp:
+# After .apt.stamp: dpkg takes one apt-get at a time (make test builds tools and images side by side).
+.node-apt.stamp: .apt.stamp
 	@if ! dpkg -s $(NODE_APT_PACKAGES) >/dev/null 2>&1; then \
 	  echo "images: installing Debian packages: $(NODE_APT_PACKAGES)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
