@@ -16,6 +16,11 @@ import { type Operator, startOperator } from './operator.js';
 
 const GRACE_SECONDS = 3;
 const REGION_LABEL = 'topology.kubernetes.io/region';
+/**
+ * These Nodes have no kubelet: a pod the scheduler put there would never start. The taint keeps every other
+ * test file's pods (and the chart's) off them; only this file's operator tolerates it.
+ */
+const FAKE_NODE_TAINT = { key: 'browserfleet.dev/test-node-without-kubelet', value: 'true', effect: 'NoSchedule' };
 let client: KubeClient;
 let fixture: Awaited<ReturnType<typeof projectFixture>>;
 let op: Operator;
@@ -31,6 +36,7 @@ async function registerNode(): Promise<{ name: string; region: string }> {
     apiVersion: 'v1',
     kind: 'Node',
     metadata: { name, labels: { 'kubernetes.io/hostname': name, [REGION_LABEL]: name } },
+    spec: { taints: [FAKE_NODE_TAINT] },
   });
   await setReady(name, 'True', 'KubeletReady');
   return { name, region: name };
@@ -99,6 +105,7 @@ beforeAll(async () => {
       metricsListen: '127.0.0.1:0',
       reportListen: '127.0.0.1:0',
       regionLabel: REGION_LABEL,
+      tolerations: [{ ...FAKE_NODE_TAINT, operator: 'Equal' }],
       nodeLostGraceSeconds: GRACE_SECONDS,
       leaderElection: { ...c.leaderElection, enabled: false },
     },
