@@ -20,7 +20,11 @@ const REGION_LABEL = 'topology.kubernetes.io/region';
  * These Nodes have no kubelet: a pod the scheduler put there would never start. The taint keeps every other
  * test file's pods (and the chart's) off them; only this file's operator tolerates it.
  */
-const FAKE_NODE_TAINT = { key: 'browserfleet.dev/test-node-without-kubelet', value: 'true', effect: 'NoSchedule' };
+const FAKE_NODE_TAINT = {
+  key: 'browserfleet.dev/test-node-without-kubelet',
+  value: 'true',
+  effect: 'NoSchedule',
+};
 let client: KubeClient;
 let fixture: Awaited<ReturnType<typeof projectFixture>>;
 let op: Operator;
