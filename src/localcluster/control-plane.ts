@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { formatCidr, intToIp, parseCidr } from '../shared/cidr.js';
+import { alive, readText } from './owned-processes.js';
 import { createClientCert, createPki, type Pki } from './pki.js';
 import { tool } from './tools.js';
 
@@ -372,22 +373,5 @@ function reapStaleDirs(): void {
       if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
     }
     rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }

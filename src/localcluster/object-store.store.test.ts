@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { grpcSockets, startObjectStore } from './object-store.js';
+import { alive } from './owned-processes.js';
 
 /** The local SeaweedFS: it starts on free ports with its bucket, and stopping it leaves nothing behind. */
 
@@ -15,15 +16,6 @@ function refuses(endpoint: string): Promise<boolean> {
     });
     socket.once('error', () => resolve(true));
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('local object store (SeaweedFS)', () => {

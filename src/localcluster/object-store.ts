@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { S3StoreConfig } from '../shared/artifacts/config.js';
 import { freePorts } from './control-plane.js';
+import { alive, readText } from './owned-processes.js';
 import { tool } from './tools.js';
 
 export interface ObjectStoreOptions {
@@ -320,22 +321,5 @@ function reapStaleDirs(): void {
       // no ports recorded: weed never started
     }
     if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-function readText(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch {
-    return '';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
