@@ -3,7 +3,7 @@ import path from 'node:path';
 import Browserbase from '@browserbasehq/sdk';
 import type { V1Pod } from '@kubernetes/client-node';
 import { chromium } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BrowserProject, BrowserSession } from '../src/api/index.js';
 import { isNotFound, type KubeClient, paths } from '../src/shared/kube/client.js';
 import { repoRoot } from '../src/shared/repo-root.js';
@@ -117,6 +117,30 @@ function lifecycle(): void {
     site = await startSite(inject('podNetworkHostIP'));
   });
 
+  // Each step waits on rollouts and helm with their own timeouts; the test's cap is above them, so a slow
+  // machine makes a step slow, not failed. A failed step prints what the cluster looked like, since a later
+  // step's failure is usually its consequence.
+  afterEach(async ({ task }) => {
+    if (task.result?.state !== 'fail') return;
+    const shown = async (args: string[]) =>
+      kubectl(args).then(
+        (r) => r.stdout,
+        (err: unknown) => `(kubectl ${args.join(' ')} failed: ${String(err)})`,
+      );
+    const logs = async (component: string) =>
+      shown(['logs', '-n', R, '-l', `app.kubernetes.io/component=${component}`, '--tail=40', '--prefix']);
+    console.log(
+      [
+        `--- ${task.name} failed; the cluster then:`,
+        await shown(['get', 'pods,browsersessions', '-n', R, '-o', 'wide']),
+        await shown(['get', 'pods,browsersessions', '-n', P, '-o', 'wide']),
+        await shown(['get', 'events', '-n', P, '--sort-by=.lastTimestamp']),
+        await logs('operator'),
+        await logs('gateway'),
+      ].join('\n'),
+    );
+  });
+
   afterAll(async () => {
     await helm(['uninstall', release, '--namespace', R, '--wait']);
     await client?.request('DELETE', paths.sessions(P)).catch(() => undefined);
@@ -125,7 +149,9 @@ function lifecycle(): void {
     client?.close();
   });
 
-  it('helm install; the operator and gateway start with the chart’s config, identities and RBAC', async () => {
+  it('helm install; the operator and gateway start with the chart’s config, identities and RBAC', {
+    timeout: 660_000,
+  }, async () => {
     const out = await helmOk([
       'install',
       release,
@@ -167,7 +193,9 @@ function lifecycle(): void {
     expect(lease.spec?.holderIdentity).toBeTruthy();
   });
 
-  it('helm test creates a session through the gateway, sees its browser, and ends it', async () => {
+  it('helm test creates a session through the gateway, sees its browser, and ends it', {
+    timeout: 360_000,
+  }, async () => {
     const r = await helm(['test', release, '--namespace', R, '--timeout', '5m']);
     // A failed test pod stays (hook-delete-policy hook-succeeded): its output says which step failed.
     const output = await kubectl(['logs', '-n', P, `${fullname}-test-session`]).then(
@@ -178,7 +206,9 @@ function lifecycle(): void {
     expect(r.code).toBe(0);
   });
 
-  it('a session through the installed gateway: Browserbase SDK + Playwright, on a browser pod built from the values', async () => {
+  it('a session through the installed gateway: Browserbase SDK + Playwright, on a browser pod built from the values', {
+    timeout: 180_000,
+  }, async () => {
     const session = await bb.sessions.create({ keepAlive: true });
     expect(session.connectUrl.startsWith(publicUrl.replace(/^http/, 'ws'))).toBe(true);
     const browser = await chromium.connectOverCDP(session.connectUrl);
@@ -208,7 +238,9 @@ function lifecycle(): void {
     secretsBefore = await secrets();
   });
 
-  it('helm upgrade with changed values rolls the operator and gateway, and loses no session', async () => {
+  it('helm upgrade with changed values rolls the operator and gateway, and loses no session', {
+    timeout: 720_000,
+  }, async () => {
     if (!kept) throw new Error('no session from the previous step');
     const { id } = kept;
     const templateHash = async (component: string) =>
@@ -224,9 +256,12 @@ function lifecycle(): void {
     let watching = true;
     const watcher = (async () => {
       while (watching) {
-        const s = await getSession(id);
-        const pod = await podOf(id).catch(() => undefined);
-        seen.add(`${s.status?.phase}/${pod?.metadata?.uid === kept?.podUid ? 'same pod' : 'other pod'}`);
+        // A read the API server did not answer (busy with the rollout) shows nothing; a pod that is not found is
+        // a pod lost.
+        const s = await getSession(id).catch(() => undefined);
+        const pod = await podOf(id).catch((err: unknown) => (isNotFound(err) ? null : undefined));
+        if (s && pod !== undefined)
+          seen.add(`${s.status?.phase}/${pod?.metadata?.uid === kept?.podUid ? 'same pod' : 'other pod'}`);
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
@@ -273,7 +308,7 @@ function lifecycle(): void {
     );
   });
 
-  it('helm uninstall leaves nothing behind but the CRDs', async () => {
+  it('helm uninstall leaves nothing behind but the CRDs', { timeout: 300_000 }, async () => {
     const manifest = parseManifests(await helmOk(['get', 'manifest', release, '--namespace', R]));
     expect(manifest.length).toBeGreaterThan(20);
     await helmOk(['uninstall', release, '--namespace', R, '--wait', '--timeout', '2m']);
