@@ -77,6 +77,8 @@ export interface BrowserSessionSpec {
   release?: boolean;
   /** How long the finished BrowserSession is kept before it is deleted. Defaults to the project's setting (one hour). */
   ttlSecondsAfterFinished?: number;
+  /** Keep what the browser downloads in the installation's artifact store (when it keeps artifacts). Unset means yes, as on Browserbase; Hyperbrowser's saveDownloads sets it (false by default there). */
+  saveDownloads?: boolean;
 }
 
 /** What the session is. Written by the operator, except the connection facts. */
@@ -142,6 +144,34 @@ export interface BrowserSessionStatus {
   reportBootId?: string;
   /** Sequence number of the last report. */
   reportSeq?: number;
+  /** Bumped by the sidecar whenever the session has a new artifact to keep (a download completed); the operator's collector copies up to it (reported by the sidecar). */
+  artifactsGeneration?: number;
+  /** What the operator kept of the session's artifacts in the object store, or why not (written only by the collector, and only when the installation keeps artifacts). */
+  artifacts?: {
+    /** Collecting while the session runs (the counts say what is stored so far); at the end Stored (everything), Incomplete (something was not stored: the reason and message say what) or Failed (the object store refused or did not answer). */
+    state: 'Collecting' | 'Stored' | 'Incomplete' | 'Failed';
+    /** Why it is Incomplete or Failed: DownloadsCutOff, FlushTimeout, PodGone, SidecarUnreachable, or the store's Unreachable, AccessDenied, NoSuchBucket, Failed. */
+    reason?: string;
+    /** The detail: what was not stored, and why. */
+    message?: string;
+    /** The sidecar's artifactsGeneration that the collector last copied up to. */
+    generation?: number;
+    /** The end's flush has been done (or given up); the pod may go. */
+    flushed?: boolean;
+    /** When the collector last wrote this. */
+    updatedAt?: string;
+    /** The session's downloads. */
+    downloads?: {
+      /** Complete files in the store. */
+      stored?: number;
+      /** Their bytes. */
+      bytes?: number;
+      /** Cut off by the session's end (or lost before they could be stored); not stored. */
+      partial?: number;
+      /** Cancelled by Chrome or the page; not stored. */
+      cancelled?: number;
+    };
+  };
 }
 
 export interface BrowserSession {

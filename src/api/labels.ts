@@ -7,6 +7,8 @@ export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'browserfleet';
 export const LABEL_SESSION = `${GROUP}/session`;
 export const LABEL_PROJECT = `${GROUP}/project`;
+/** On sessions with stored artifacts: deleting the session deletes them first (ADR 0012). */
+export const FINALIZER_ARTIFACTS = `${GROUP}/artifacts`;
 
 export const CDP_PORT = 9223;
 export const SIDECAR_METRICS_PORT = 9224;

@@ -12,6 +12,7 @@ const report = {
   keepAliveRequested: true,
   chromeReachable: true,
   lastConnectedAt: '2026-12-01T10:00:00Z',
+  artifactsGeneration: 2,
 };
 
 describe('parseConnectionReport', () => {
@@ -20,11 +21,18 @@ describe('parseConnectionReport', () => {
   });
 
   it('fills what older sidecars leave out and drops fields it does not know', () => {
-    const { keepAliveRequested: _k, chromeReachable: _c, lastConnectedAt: _l, ...minimal } = report;
+    const {
+      keepAliveRequested: _k,
+      chromeReachable: _c,
+      lastConnectedAt: _l,
+      artifactsGeneration: _a,
+      ...minimal
+    } = report;
     expect(parseConnectionReport({ ...minimal, lastDisconnectedAt: null, futureField: 1 })).toEqual({
       ...minimal,
       keepAliveRequested: false,
       chromeReachable: true,
+      artifactsGeneration: 0,
     });
   });
 

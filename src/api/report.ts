@@ -33,6 +33,8 @@ export const connectionReportSchema = z.object({
   lastDisconnectedAt: time,
   /** Absent from sidecars that predate the field, which only reported while Chrome answered. */
   chromeReachable: z.boolean().default(true),
+  /** Bumped when the session has a new artifact to keep (ADR 0012); absent from older sidecars. */
+  artifactsGeneration: count.default(0),
 });
 
 export type ConnectionReport = z.output<typeof connectionReportSchema>;

@@ -18,6 +18,7 @@ export type ApiErrorCode =
   | 'NOT_IMPLEMENTED'
   | 'BROWSER_UNAVAILABLE'
   | 'ARTIFACTS_UNAVAILABLE'
+  | 'ARTIFACTS_FAILED'
   | 'API_UNAVAILABLE'
   | 'SESSION_NOT_READY';
 
@@ -37,6 +38,7 @@ export const STATUS_BY_CODE: Record<ApiErrorCode, number> = {
   NOT_IMPLEMENTED: 501,
   BROWSER_UNAVAILABLE: 502,
   ARTIFACTS_UNAVAILABLE: 503,
+  ARTIFACTS_FAILED: 503,
   API_UNAVAILABLE: 503,
   SESSION_NOT_READY: 504,
 };
@@ -50,6 +52,8 @@ const NO_RETRY: ReadonlySet<ApiErrorCode> = new Set([
   'QUOTA_EXCEEDED',
   'INTERNAL',
   'NOT_IMPLEMENTED',
+  // The session's artifacts were not stored when it ended (status.artifacts says why): asking again cannot help.
+  'ARTIFACTS_FAILED',
 ]);
 
 export class ApiError extends Error {

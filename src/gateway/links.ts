@@ -3,7 +3,10 @@ import type { Clock } from '../shared/clock.js';
 import type { BrowserbaseLinks } from './compat/browserbase.js';
 import type { HyperbrowserLinks } from './compat/hyperbrowser.js';
 import { type GatewayConfig, publicBases } from './config.js';
-import { connectToken, liveToken } from './tokens.js';
+import { connectToken, expiringToken, liveToken } from './tokens.js';
+
+/** How long a downloads link stays valid: an hour, like the live view's default. */
+export const DOWNLOADS_LINK_TTL_SECONDS = 3600;
 
 /**
  * Every URL the gateway hands out, built from its public URL. CDP URLs carry the session's connect token in
@@ -60,6 +63,16 @@ export class Links {
     if (o.pageId) query.set('page', o.pageId);
     if (o.fullscreen) query.set('fullscreen', 'true');
     return `${this.http}/live/${encodeURIComponent(s.metadata.name ?? '')}?${query}`;
+  }
+
+  /**
+   * Hyperbrowser's `downloadsUrl`: the session's downloads zip, by a link that needs no API key (the SDK's users
+   * fetch it as a plain URL) and opens nothing else, valid for `ttlSeconds`.
+   */
+  downloads(s: BrowserSession, ttlSeconds = DOWNLOADS_LINK_TTL_SECONDS): string {
+    const expires = Math.floor(this.clock.now() / 1000) + ttlSeconds;
+    const token = expiringToken(this.config.sessionKey, 'downloads', s, expires);
+    return `${this.http}/artifacts/${encodeURIComponent(s.metadata.name ?? '')}/downloads.zip?token=${token}`;
   }
 
   /** Hyperbrowser's `sessionUrl`: where the session's record lives (this API, with the caller's key). */

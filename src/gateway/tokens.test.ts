@@ -3,10 +3,12 @@ import { clientToken, sessionToken } from '../shared/credentials.js';
 import { session } from '../testing/fixtures.js';
 import {
   connectToken,
+  expiringToken,
   liveToken,
   parseConnectToken,
-  parseLiveToken,
+  parseExpiringToken,
   verifyConnectToken,
+  verifyExpiringToken,
   verifyLiveToken,
 } from './tokens.js';
 
@@ -55,7 +57,7 @@ describe('live-view tokens', () => {
   const exp = Math.floor(now / 1000) + 60;
 
   it('verify until they expire', () => {
-    const parsed = parseLiveToken(liveToken(KEY, s, exp));
+    const parsed = parseExpiringToken(liveToken(KEY, s, exp));
     if (!parsed) throw new Error('unparsed');
     expect(verifyLiveToken(KEY, s, parsed, now)).toBe(true);
     expect(verifyLiveToken(KEY, s, parsed, exp * 1000)).toBe(false);
@@ -64,10 +66,26 @@ describe('live-view tokens', () => {
   it('cannot be stretched or used as a connect token', () => {
     const token = liveToken(KEY, s, exp);
     const [ref, , mac] = token.split('.');
-    const stretched = parseLiveToken(`${ref}.${exp + 3600}.${mac}`);
+    const stretched = parseExpiringToken(`${ref}.${exp + 3600}.${mac}`);
     if (!stretched) throw new Error('unparsed');
     expect(verifyLiveToken(KEY, s, stretched, now)).toBe(false);
     expect(parseConnectToken(token)).toBeUndefined();
-    expect(parseLiveToken(connectToken(KEY, s))).toBeUndefined();
+    expect(parseExpiringToken(connectToken(KEY, s))).toBeUndefined();
+  });
+});
+
+describe('downloads links', () => {
+  const now = Date.parse('2026-05-01T00:00:00Z');
+  const exp = Math.floor(now / 1000) + 60;
+
+  it('open the downloads until they expire, and open no live view (nor does a live-view token open them)', () => {
+    const parsed = parseExpiringToken(expiringToken(KEY, 'downloads', s, exp));
+    if (!parsed) throw new Error('unparsed');
+    expect(verifyExpiringToken(KEY, 'downloads', s, parsed, now)).toBe(true);
+    expect(verifyExpiringToken(KEY, 'downloads', s, parsed, exp * 1000)).toBe(false);
+    expect(verifyLiveToken(KEY, s, parsed, now)).toBe(false);
+    const live = parseExpiringToken(liveToken(KEY, s, exp));
+    if (!live) throw new Error('unparsed');
+    expect(verifyExpiringToken(KEY, 'downloads', s, live, now)).toBe(false);
   });
 });

@@ -9,6 +9,8 @@ import { clientToken, tokensEqual } from '../shared/credentials.js';
  *
  *   connect token   <base64url(ns/name)>.<clientToken(key, uid)>
  *   live-view token <base64url(ns/name)>.<expires, epoch seconds>.<HMAC(key, "browserfleet/live/<uid>/<expires>")>
+ *   downloads token the same with "browserfleet/downloads/<uid>/<expires>": a link to the session's downloads
+ *                   zip (Hyperbrowser's downloadsUrl), which no live-view token opens and which opens no live view
  */
 export interface SessionRef {
   namespace: string;
@@ -19,15 +21,27 @@ export function connectToken(key: string, s: BrowserSession): string {
   return `${encodeRef(s)}.${clientToken(key, s.metadata.uid ?? '')}`;
 }
 
+/** What an expiring link opens: its purpose is part of what the HMAC covers. */
+export type LinkPurpose = 'live' | 'downloads';
+
 export function liveToken(key: string, s: BrowserSession, expiresAtSeconds: number): string {
-  return `${encodeRef(s)}.${expiresAtSeconds}.${liveMac(key, s.metadata.uid ?? '', expiresAtSeconds)}`;
+  return expiringToken(key, 'live', s, expiresAtSeconds);
+}
+
+export function expiringToken(
+  key: string,
+  purpose: LinkPurpose,
+  s: BrowserSession,
+  expiresAtSeconds: number,
+): string {
+  return `${encodeRef(s)}.${expiresAtSeconds}.${expiringMac(key, purpose, s.metadata.uid ?? '', expiresAtSeconds)}`;
 }
 
 export interface ParsedConnectToken extends SessionRef {
   mac: string;
 }
 
-export interface ParsedLiveToken extends SessionRef {
+export interface ParsedExpiringToken extends SessionRef {
   expiresAtSeconds: number;
   mac: string;
 }
@@ -40,7 +54,7 @@ export function parseConnectToken(token: string): ParsedConnectToken | undefined
   return ref && parts[1] ? { ...ref, mac: parts[1] } : undefined;
 }
 
-export function parseLiveToken(token: string): ParsedLiveToken | undefined {
+export function parseExpiringToken(token: string): ParsedExpiringToken | undefined {
   const parts = token.split('.');
   if (parts.length !== 3) return undefined;
   const ref = decodeRef(parts[0] ?? '');
@@ -56,10 +70,23 @@ export function verifyConnectToken(key: string, s: BrowserSession, parsed: Parse
 export function verifyLiveToken(
   key: string,
   s: BrowserSession,
-  parsed: ParsedLiveToken,
+  parsed: ParsedExpiringToken,
   nowMs: number,
 ): boolean {
-  const macOk = tokensEqual(parsed.mac, liveMac(key, s.metadata.uid ?? '', parsed.expiresAtSeconds));
+  return verifyExpiringToken(key, 'live', s, parsed, nowMs);
+}
+
+export function verifyExpiringToken(
+  key: string,
+  purpose: LinkPurpose,
+  s: BrowserSession,
+  parsed: ParsedExpiringToken,
+  nowMs: number,
+): boolean {
+  const macOk = tokensEqual(
+    parsed.mac,
+    expiringMac(key, purpose, s.metadata.uid ?? '', parsed.expiresAtSeconds),
+  );
   return sameSession(s, parsed) && macOk && parsed.expiresAtSeconds * 1000 > nowMs;
 }
 
@@ -67,8 +94,10 @@ function sameSession(s: BrowserSession, ref: SessionRef): boolean {
   return s.metadata.namespace === ref.namespace && s.metadata.name === ref.name && !!s.metadata.uid;
 }
 
-function liveMac(key: string, uid: string, expiresAtSeconds: number): string {
-  return createHmac('sha256', key).update(`browserfleet/live/${uid}/${expiresAtSeconds}`).digest('base64url');
+function expiringMac(key: string, purpose: LinkPurpose, uid: string, expiresAtSeconds: number): string {
+  return createHmac('sha256', key)
+    .update(`browserfleet/${purpose}/${uid}/${expiresAtSeconds}`)
+    .digest('base64url');
 }
 
 function encodeRef(s: BrowserSession): string {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { artifactEnvOverrides, artifactStoreConfigSchema } from '../shared/artifacts/config.js';
 import { HEADLESS_CHROME_FLAGS } from '../shared/chrome-flags.js';
 import {
   ConfigError,
@@ -96,6 +97,19 @@ const fields = z.strictObject({
   /** Names of Secrets to pull the browser pod's images with. */
   imagePullSecrets: z.array(z.string().min(1)).default([]),
   priorityClassName: z.string().default(''),
+  /** The S3-compatible store the collector copies sessions' artifacts into (ADR 0012); off by default. */
+  artifacts: artifactStoreConfigSchema.prefault({}),
+  artifactCollector: z
+    .strictObject({
+      /**
+       * How long an ended session's pod waits for the end's flush (its last downloads stored) before it is
+       * deleted anyway; 0: no wait (only what was copied during the session is kept).
+       */
+      flushTimeoutSeconds: intIn(0, 300).default(5),
+      /** Sessions whose artifacts are copied at once. */
+      concurrency: intIn(1, 64).default(4),
+    })
+    .prefault({}),
 });
 
 /** The operator's config file (charts/browserfleet/templates/_config.tpl renders it). */
@@ -133,6 +147,7 @@ const ENV_OVERRIDES = {
   BF_SESSION_KEY: 'sessionKey',
   BF_REPORT_URL: 'reportUrl',
   BF_IDENTITY: 'identity',
+  ...artifactEnvOverrides('artifacts'),
 };
 
 /** Config = defaults, under the YAML file (BF_OPERATOR_CONFIG or --config), under the env overrides. */

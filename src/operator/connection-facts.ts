@@ -29,6 +29,7 @@ export type ConnectionFacts = Pick<
   | 'lastDisconnectedAt'
   | 'reportBootId'
   | 'reportSeq'
+  | 'artifactsGeneration'
 >;
 
 /** The server-side apply body of the connection facts, written only against the version they were read from. */
@@ -78,6 +79,8 @@ export function finalConnectionFacts(s: BrowserSession): ConnectionFacts | undef
     lastDisconnectedAt,
     reportBootId: st.reportBootId,
     reportSeq: st.reportSeq,
+    // Server-side apply would drop a field this manager applied before and now leaves out.
+    artifactsGeneration: st.artifactsGeneration,
   };
 }
 

@@ -11,6 +11,8 @@ import {
   sessionKey,
   splitKey,
 } from '../api/index.js';
+import { createS3ArtifactStore } from '../shared/artifacts/s3-store.js';
+import type { ArtifactStore } from '../shared/artifacts/store.js';
 import { type Clock, systemClock } from '../shared/clock.js';
 import { sessionToken } from '../shared/credentials.js';
 import { classifyError, isAlreadyExists, isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
@@ -21,6 +23,7 @@ import { WorkQueue } from '../shared/kube/workqueue.js';
 import type { Logger } from '../shared/log.js';
 import type { AdmissionVerdict } from './admission.js';
 import { AdmissionLedger } from './admission-ledger.js';
+import { ArtifactCollector } from './artifact-collector.js';
 import { childName, isControlledBy } from './children.js';
 import type { OperatorConfig } from './config.js';
 import { EndedConnectionFacts } from './connection-facts.js';
@@ -58,6 +61,9 @@ export class SessionController {
   private readonly recorder: EventRecorder;
   private readonly projectStatus: ProjectStatusController;
   private readonly endedFacts: EndedConnectionFacts;
+  /** With artifacts kept (config.artifacts.enabled): the store and the collector that copies into it. */
+  private readonly artifactStore: ArtifactStore | undefined;
+  private readonly collector: ArtifactCollector | undefined;
   /** Writes not yet seen in the caches, so that a reconcile woken by one of them does not repeat another. */
   private readonly expectations = new Expectations(EXPECTATION_TTL_MS);
   private readonly ledger: AdmissionLedger;
@@ -87,6 +93,20 @@ export class SessionController {
     this.nodes = new Informer(client, paths.nodes(), { onRestart: restart('nodes') });
     this.projectStatus = new ProjectStatusController(client, this.sessions, this.projects, metrics, deps.log);
     this.endedFacts = new EndedConnectionFacts(client, this.sessions, deps.log);
+    if (config.artifacts.enabled) {
+      this.artifactStore = createS3ArtifactStore(config.artifacts.s3);
+      this.collector = new ArtifactCollector({
+        client,
+        sessions: this.sessions,
+        pods: this.pods,
+        store: this.artifactStore,
+        sessionKey: config.sessionKey,
+        flushTimeoutSeconds: config.artifactCollector.flushTimeoutSeconds,
+        concurrency: config.artifactCollector.concurrency,
+        clock: this.clock,
+        log: deps.log,
+      });
+    }
     this.ledger = new AdmissionLedger({
       session: (key) => {
         const { namespace, name } = splitKey(key);
@@ -165,6 +185,7 @@ export class SessionController {
     });
     this.projectStatus.start();
     this.endedFacts.start();
+    this.collector?.start();
     const resync = () => {
       for (const s of this.sessions.list()) this.queue.add(sessionKey(s));
       this.resyncTimer = setTimeout(resync, this.deps.config.resyncSeconds * 1000);
@@ -178,6 +199,8 @@ export class SessionController {
     await this.workers;
     await this.projectStatus.stop();
     await this.endedFacts.stop();
+    await this.collector?.stop();
+    this.artifactStore?.close();
     await Promise.all([
       this.sessions.stop(),
       this.pods.stop(),

@@ -13,6 +13,7 @@ import {
   userMetadataSizeProblem,
 } from '../api/index.js';
 import type { AdmissionVerdict } from './admission.js';
+import { podWaitsForFlush } from './artifact-plan.js';
 import { childName, connectUrl, desiredPod, desiredService } from './children.js';
 import type { OperatorConfig } from './config.js';
 
@@ -126,11 +127,12 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
   const base: LifecycleStatus = pickLifecycle(st);
   base.observedGeneration = s.metadata.generation ?? 0;
 
-  if (isTerminal(s)) return planFinished(o, base);
+  if (isTerminal(s)) return planFinished(o, base, ctx);
 
   if (o.childConflict) {
     return end(
       o,
+      ctx,
       base,
       'Failed',
       'InvalidSpec',
@@ -143,6 +145,7 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
     const { kind, code, reason, message } = o.childRefused;
     return end(
       o,
+      ctx,
       base,
       'Failed',
       kind === 'Pod' ? 'PodRejected' : 'ServiceRejected',
@@ -152,7 +155,7 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
   }
 
   const invalid = validate(o);
-  if (invalid) return end(o, base, 'Failed', invalid.reason, o.now, invalid.message);
+  if (invalid) return end(o, ctx, base, 'Failed', invalid.reason, o.now, invalid.message);
 
   const timeoutSeconds =
     s.spec.timeout ?? o.project?.spec.defaultTimeout ?? DEFAULTS.BrowserProject.spec.defaultTimeout;
@@ -162,9 +165,10 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
     // Recorded once, so first-in first-out survives later writes that change the resourceVersion.
     base.creationRevision ??= s.metadata.resourceVersion;
     if (s.spec.release)
-      return end(o, base, 'Completed', 'Released', o.now, 'released before it was admitted');
+      return end(o, ctx, base, 'Completed', 'Released', o.now, 'released before it was admitted');
     const verdict = o.admission ?? { kind: 'queue', position: 0 };
-    if (verdict.kind === 'reject') return end(o, base, 'Failed', 'QuotaExceeded', o.now, verdict.message);
+    if (verdict.kind === 'reject')
+      return end(o, ctx, base, 'Failed', 'QuotaExceeded', o.now, verdict.message);
     if (verdict.kind === 'queue') {
       const status: LifecycleStatus = {
         ...base,
@@ -228,7 +232,7 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
   // Admitted and not ended: release, expiry, pod health, then the disconnect rules.
   const expiresAt = Date.parse(st.expiresAt ?? st.startedAt ?? iso(o.now));
   const everConnected = st.lastConnectedAt !== undefined;
-  if (s.spec.release) return end(o, base, 'Completed', 'Released', o.now, 'released by request');
+  if (s.spec.release) return end(o, ctx, base, 'Completed', 'Released', o.now, 'released by request');
   if (o.now >= expiresAt) {
     // endedAt is when this pass ended it, not expiresAt: the difference is how late the expiry really was.
     // A client that connected counts even if its report came just before this pass: connections > 0 says
@@ -236,9 +240,10 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
     const connected = everConnected || (st.connections ?? 0) > 0;
     const timeout = st.timeoutSeconds ?? timeoutSeconds;
     return connected
-      ? end(o, base, 'TimedOut', 'Expired', o.now, `timeout of ${timeout}s reached`)
+      ? end(o, ctx, base, 'TimedOut', 'Expired', o.now, `timeout of ${timeout}s reached`)
       : end(
           o,
+          ctx,
           base,
           'TimedOut',
           'NeverConnected',
@@ -249,13 +254,14 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
 
   const pod = o.pod;
   const failure = pod ? podFailure(pod) : undefined;
-  if (failure) return end(o, base, 'Failed', 'PodFailed', o.now, failure);
+  if (failure) return end(o, ctx, base, 'Failed', 'PodFailed', o.now, failure);
   const nodeLost = nodeLoss(o, ctx.config);
-  if (nodeLost && o.now >= nodeLost.at) return end(o, base, 'Failed', 'NodeLost', o.now, nodeLost.message);
+  if (nodeLost && o.now >= nodeLost.at)
+    return end(o, ctx, base, 'Failed', 'NodeLost', o.now, nodeLost.message);
   if (pod?.metadata?.deletionTimestamp)
-    return end(o, base, 'Failed', 'PodLost', o.now, 'the browser pod was deleted');
+    return end(o, ctx, base, 'Failed', 'PodLost', o.now, 'the browser pod was deleted');
   if (!pod && st.readyAt !== undefined)
-    return end(o, base, 'Failed', 'PodLost', o.now, 'the browser pod disappeared');
+    return end(o, ctx, base, 'Failed', 'PodLost', o.now, 'the browser pod disappeared');
 
   const status: LifecycleStatus = { ...base };
   const events: SessionEvent[] = [];
@@ -309,7 +315,7 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
   if (nodeLost) wakeAt = Math.min(wakeAt, nodeLost.at);
   const idle = idleEnd(o, ctx.config);
   if (idle) {
-    if (o.now >= idle.at) return end(o, base, 'Completed', 'Disconnected', idle.at, idle.message);
+    if (o.now >= idle.at) return end(o, ctx, base, 'Completed', 'Disconnected', idle.at, idle.message);
     wakeAt = Math.min(wakeAt, idle.at);
   }
   plan.requeueAfterMs = Math.max(1, wakeAt - o.now);
@@ -381,6 +387,7 @@ function validate(o: Observed): { reason: EndReason; message: string } | undefin
 
 function end(
   o: Observed,
+  ctx: PlanContext,
   base: LifecycleStatus,
   phase: SessionPhase,
   reason: EndReason,
@@ -399,7 +406,7 @@ function end(
     queuePosition: undefined,
     conditions,
   };
-  const plan = planFinished({ ...o, session: { ...s, status: { ...s.status, ...status } } }, status);
+  const plan = planFinished({ ...o, session: { ...s, status: { ...s.status, ...status } } }, status, ctx);
   // The end is decided on the observed status, so it is written only against that status: a connection
   // report that reached the API server after the cache was read (a client that connected just before the
   // expiry) makes the write conflict, and the next pass decides again with it.
@@ -412,10 +419,17 @@ function end(
   return plan;
 }
 
-/** A finished session keeps its status but no children, and is deleted when its TTL runs out. */
-function planFinished(o: Observed, status: LifecycleStatus): Plan {
+/**
+ * A finished session keeps its status but no children, and is deleted when its TTL runs out. With artifacts
+ * kept, its pod first waits for the end's flush (ADR 0012), at most the flush timeout.
+ */
+function planFinished(o: Observed, status: LifecycleStatus, ctx: PlanContext): Plan {
   const plan: Plan = { status, events: [] };
-  if (o.pod && !o.pod.metadata?.deletionTimestamp) plan.deletePod = true;
+  const ended = { ...o.session, status: { ...o.session.status, ...status } };
+  const flushUntil = ctx.config.artifacts.enabled
+    ? podWaitsForFlush(ended, o.pod, o.now, ctx.config.artifactCollector.flushTimeoutSeconds)
+    : undefined;
+  if (o.pod && !o.pod.metadata?.deletionTimestamp && flushUntil === undefined) plan.deletePod = true;
   // A pod on a node that is gone is never confirmed deleted by its kubelet: it would stay Terminating.
   if (o.pod && o.podNode && !o.podNode.node && o.pod.metadata?.deletionGracePeriodSeconds !== 0) {
     plan.deletePod = true;
@@ -432,6 +446,8 @@ function planFinished(o: Observed, status: LifecycleStatus): Plan {
   const deleteAt = Math.max(endedAt, endedCondition ? Date.parse(endedCondition) : endedAt) + ttl * 1000;
   if (o.now >= deleteAt) plan.deleteSession = true;
   else plan.requeueAfterMs = deleteAt - o.now;
+  if (flushUntil !== undefined)
+    plan.requeueAfterMs = Math.min(plan.requeueAfterMs ?? Number.POSITIVE_INFINITY, flushUntil - o.now);
   return plan;
 }
 

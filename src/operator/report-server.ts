@@ -98,6 +98,7 @@ async function apply(client: KubeClient, r: ConnectionReport): Promise<'applied'
         lastDisconnectedAt: r.lastDisconnectedAt,
         reportBootId: r.bootId,
         reportSeq: r.seq,
+        artifactsGeneration: r.artifactsGeneration,
       },
     ),
     REPORT_FIELD_MANAGER,

@@ -1,7 +1,7 @@
 import { LIFECYCLE_FIELDS, type LifecycleStatus } from './plan.js';
 
 /** JSON with object keys sorted (and, as JSON has it, undefined members left out). */
-function canonicalJson(value: unknown): string | undefined {
+export function canonicalJson(value: unknown): string | undefined {
   return JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v)
       ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))

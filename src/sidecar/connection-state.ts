@@ -9,6 +9,8 @@ export interface SessionFacts {
   lastConnectedAt?: Date;
   lastDisconnectedAt?: Date;
   chromeReachable: boolean;
+  /** The download manifest's generation (ADR 0012): the operator copies when it moves. */
+  artifactsGeneration: number;
 }
 
 /**
@@ -23,6 +25,7 @@ export class ConnectionState {
   private connectedAt: Date | undefined;
   private disconnectedAt: Date | undefined;
   private reachable = false;
+  private artifactsGeneration = 0;
   private readonly listeners = new Set<() => void>();
 
   constructor(private readonly now: () => Date = () => new Date()) {}
@@ -57,6 +60,12 @@ export class ConnectionState {
     this.changed();
   }
 
+  setArtifactsGeneration(generation: number): void {
+    if (generation === this.artifactsGeneration) return;
+    this.artifactsGeneration = generation;
+    this.changed();
+  }
+
   snapshot(): SessionFacts {
     const facts: SessionFacts = {
       connections: this.open.browser + this.open.page,
@@ -64,6 +73,7 @@ export class ConnectionState {
       pages: this.pageCount,
       keepAliveRequested: this.keepAlive,
       chromeReachable: this.reachable,
+      artifactsGeneration: this.artifactsGeneration,
     };
     if (this.connectedAt) facts.lastConnectedAt = this.connectedAt;
     if (this.disconnectedAt) facts.lastDisconnectedAt = this.disconnectedAt;

@@ -130,6 +130,7 @@ export class Reporter {
       pages: facts.pages,
       keepAliveRequested: facts.keepAliveRequested,
       chromeReachable: facts.chromeReachable,
+      artifactsGeneration: facts.artifactsGeneration,
     };
     if (facts.lastConnectedAt) report.lastConnectedAt = facts.lastConnectedAt.toISOString();
     if (facts.lastDisconnectedAt) report.lastDisconnectedAt = facts.lastDisconnectedAt.toISOString();

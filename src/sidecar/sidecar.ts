@@ -62,6 +62,7 @@ export function createSidecar(config: SidecarConfig): Sidecar {
   const watcher = new PageWatcher(config.chromeUrl, state);
   const metricsServer = createMetricsServer(config, metrics);
   const capture = new DownloadCapture(config.chromeUrl, config.downloadDir, systemClock);
+  capture.onChange(() => state.setArtifactsGeneration(capture.manifest().generation));
   let proxy: CdpProxy | undefined;
   let reporter: Reporter | undefined;
 

@@ -18,9 +18,14 @@ export function downloadBytes(name: string): Buffer {
   return Buffer.concat(Array.from({ length: 64 }, () => line));
 }
 
+/** How much of `/slow/<name>` is sent before the response stalls, and the length it announces. */
+export const SLOW_DOWNLOAD = { sent: 4096, announced: 1 << 20 };
+
 /**
- * `/offer` is a page with two ways to download: `#attachment` links to a response with
- * `Content-Disposition: attachment` (served as `report.pdf`), `#download` is an `<a download="notes.txt">`.
+ * `/offer` is a page with three ways to download: `#attachment` links to a response with
+ * `Content-Disposition: attachment` (served as `report.pdf`), `#download` is an `<a download="notes.txt">`, and
+ * `#slow` an attachment (`big.bin`) that sends its first bytes and then nothing more: a download that is still
+ * running when the session ends.
  */
 function serveDownloads(path: string, res: http.ServerResponse): boolean {
   if (path === '/offer') {
@@ -28,7 +33,17 @@ function serveDownloads(path: string, res: http.ServerResponse): boolean {
     res.end(`<!doctype html><html><head><title>offer</title></head><body>
 <a id="attachment" href="/files/report.pdf">report</a>
 <a id="download" href="/files/notes.txt" download="notes.txt">notes</a>
+<a id="slow" href="/slow/big.bin">big</a>
 </body></html>`);
+    return true;
+  }
+  if (path === '/slow/big.bin') {
+    res.writeHead(200, {
+      'content-type': 'application/octet-stream',
+      'content-length': SLOW_DOWNLOAD.announced,
+      'content-disposition': 'attachment; filename="big.bin"',
+    });
+    res.write(Buffer.alloc(SLOW_DOWNLOAD.sent, 7));
     return true;
   }
   const match = /^\/files\/([A-Za-z0-9._-]+)$/.exec(path);

@@ -34,6 +34,10 @@
   "affinity" $b.affinity
   "imagePullSecrets" (include "browserfleet.pullSecretNames" . | fromJsonArray)
   "priorityClassName" $b.priorityClassName
+  "artifacts" (include "browserfleet.artifactsConfig" . | fromYaml)
+  "artifactCollector" (dict
+    "flushTimeoutSeconds" (int .Values.artifacts.flushTimeoutSeconds)
+    "concurrency" (int .Values.artifacts.copyConcurrency))
 }}
 {{- toYaml $config }}
 {{- end }}

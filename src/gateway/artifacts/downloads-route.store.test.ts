@@ -3,13 +3,13 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Browserbase from '@browserbasehq/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import yauzl from 'yauzl';
 import type { BrowserProject, BrowserSession } from '../../api/index.js';
 import { type ObjectStore, startObjectStore } from '../../localcluster/object-store.js';
 import { createS3ArtifactStore } from '../../shared/artifacts/s3-store.js';
 import type { ArtifactStore } from '../../shared/artifacts/store.js';
 import { systemClock } from '../../shared/clock.js';
 import { createLogger } from '../../shared/log.js';
+import { unzip } from '../../testing/zip.js';
 import type { ApiKeyDirectory } from '../api-keys.js';
 import { createGatewayApp } from '../app.js';
 import { defaultGatewayConfig, type GatewayConfig } from '../config.js';
@@ -82,29 +82,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function entries(zip: Buffer): Promise<Map<string, Buffer>> {
-  const file = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-    yauzl.fromBuffer(zip, { lazyEntries: true }, (err, z) => (err ? reject(err) : resolve(z))),
-  );
-  const out = new Map<string, Buffer>();
-  await new Promise<void>((resolve, reject) => {
-    file.on('error', reject).on('end', () => resolve());
-    file.on('entry', (entry: yauzl.Entry) =>
-      file.openReadStream(entry, (err, stream) => {
-        if (err) return reject(err);
-        const chunks: Buffer[] = [];
-        stream.on('data', (c: Buffer) => chunks.push(c)).on('error', reject);
-        stream.on('end', () => {
-          out.set(entry.fileName, Buffer.concat(chunks));
-          file.readEntry();
-        });
-      }),
-    );
-    file.readEntry();
-  });
-  return out;
-}
-
 const refusal = (p: Promise<unknown>) =>
   p.then(
     () => {
@@ -132,7 +109,7 @@ describe('GET /v1/sessions/:id/downloads', () => {
     const response = await bb.sessions.downloads.list('s-with-files');
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/zip');
-    const got = await entries(Buffer.from(await response.arrayBuffer()));
+    const got = await unzip(Buffer.from(await response.arrayBuffer()));
     expect([...got.keys()].sort()).toEqual(['data-1719265799001.csv', 'report-1719265797164.pdf']);
     expect(got.get('report-1719265797164.pdf')?.equals(pdf)).toBe(true);
     expect(got.get('data-1719265799001.csv')?.toString()).toBe('a,b\n1,2\n');
@@ -142,7 +119,7 @@ describe('GET /v1/sessions/:id/downloads', () => {
     const bb = await gateway(store);
     const response = await bb.sessions.downloads.list('s-without-files');
     expect(response.status).toBe(200);
-    expect((await entries(Buffer.from(await response.arrayBuffer()))).size).toBe(0);
+    expect((await unzip(Buffer.from(await response.arrayBuffer()))).size).toBe(0);
   });
 
   it('is a 404 for a session the caller does not own', async () => {
@@ -170,6 +147,6 @@ describe('GET /v1/sessions/:id/downloads', () => {
       await server.resume();
     }
     const response = await bb.sessions.downloads.list('s-with-files');
-    expect((await entries(Buffer.from(await response.arrayBuffer()))).size).toBe(2);
+    expect((await unzip(Buffer.from(await response.arrayBuffer()))).size).toBe(2);
   });
 });

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import yauzl from 'yauzl';
 import { type ObjectStore, startObjectStore } from '../../localcluster/object-store.js';
 import { createS3ArtifactStore } from '../../shared/artifacts/s3-store.js';
 import { type ArtifactStore, ArtifactStoreError } from '../../shared/artifacts/store.js';
+import { unzip } from '../../testing/zip.js';
 import { downloadsZip } from './downloads-zip.js';
 
 /** The downloads zip, built from a real SeaweedFS and read back with yauzl. */
@@ -19,29 +19,6 @@ afterAll(async () => {
   store?.close();
   await server?.stop();
 });
-
-/** Every entry of a zip: name → bytes. */
-async function unzip(zip: Buffer): Promise<Map<string, Buffer>> {
-  const file = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-    yauzl.fromBuffer(zip, { lazyEntries: true }, (err, z) => (err ? reject(err) : resolve(z))),
-  );
-  const out = new Map<string, Buffer>();
-  await new Promise<void>((resolve, reject) => {
-    file.on('error', reject);
-    file.on('end', () => resolve());
-    file.on('entry', (entry: yauzl.Entry) => {
-      file.openReadStream(entry, (err, stream) => {
-        if (err) return reject(err);
-        buffer(stream).then((bytes) => {
-          out.set(entry.fileName, bytes);
-          file.readEntry();
-        }, reject);
-      });
-    });
-    file.readEntry();
-  });
-  return out;
-}
 
 describe('downloads zip', () => {
   it('holds exactly the stored downloads, no logs, and is as long as it said', async () => {

@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Response } from 'express';
 import { ZipFile } from 'yazl';
+import { type BrowserSession, projectOf } from '../../api/index.js';
 import type { SessionScope } from '../../shared/artifacts/keys.js';
 import { type ArtifactStore, ArtifactStoreError } from '../../shared/artifacts/store.js';
 import { ApiError } from '../errors.js';
@@ -80,4 +81,28 @@ export async function sendDownloadsZip(
   await pipeline(zip.stream, res).catch((err: unknown) => {
     res.destroy(err instanceof Error ? err : new Error(String(err)));
   });
+}
+
+/**
+ * A session's downloads, as both dialects serve them: 501 without a store, 503 (not to be retried) when the end's
+ * flush recorded that the store failed, else the zip from the store.
+ */
+export async function sendSessionDownloads(
+  res: Response,
+  store: ArtifactStore | undefined,
+  session: BrowserSession,
+): Promise<void> {
+  if (!store)
+    throw new ApiError(
+      'NOT_IMPLEMENTED',
+      'downloads are not kept by this installation: its artifact store is off (artifacts.enabled)',
+    );
+  const artifacts = session.status?.artifacts;
+  if (artifacts?.flushed && artifacts.state === 'Failed')
+    throw new ApiError(
+      'ARTIFACTS_FAILED',
+      `downloads: the session's artifacts could not be stored (${artifacts.reason ?? 'Failed'}): ${artifacts.message ?? ''}`,
+    );
+  const name = session.metadata.name ?? '';
+  await sendDownloadsZip(res, store, { project: projectOf(session), session: name }, `${name}-downloads.zip`);
 }

@@ -8,6 +8,7 @@ import {
   paginate,
   parseHyperbrowserCreate,
   parseStatusFilter,
+  toHyperbrowserDownloads,
   toHyperbrowserSession,
   toHyperbrowserSessionDetail,
 } from './hyperbrowser.js';
@@ -52,13 +53,16 @@ describe('parseHyperbrowserCreate', () => {
         keepAlive: false,
         timeout: 900,
         browser: { width: 1280, height: 720, locale: 'de-DE' },
+        saveDownloads: false,
       },
       liveViewTtlSeconds: 120,
     });
   });
 
   it('takes an empty body (the SDK sends none for create())', () => {
-    expect(parseHyperbrowserCreate(undefined, ctx)).toEqual({ spec: { project: 'team', keepAlive: false } });
+    expect(parseHyperbrowserCreate(undefined, ctx)).toEqual({
+      spec: { project: 'team', keepAlive: false, saveDownloads: false },
+    });
   });
 
   it.each([
@@ -161,5 +165,73 @@ describe('paginate', () => {
       page,
       perPage,
     });
+  });
+});
+
+describe('saveDownloads and toHyperbrowserDownloads', () => {
+  it('keeps downloads only when asked, as Hyperbrowser does, and refuses it without a store', () => {
+    expect(parseHyperbrowserCreate({}, { ...ctx, artifactsKept: true }).spec.saveDownloads).toBe(false);
+    expect(
+      parseHyperbrowserCreate({ saveDownloads: true }, { ...ctx, artifactsKept: true }).spec.saveDownloads,
+    ).toBe(true);
+    const refused = errorOf(() => parseHyperbrowserCreate({ saveDownloads: true }, ctx));
+    expect(refused.status).toBe(400);
+    expect(refused.message).toMatch(/^saveDownloads: .*artifact store is off/);
+  });
+
+  const link = () => 'http://gw/artifacts/x/downloads.zip?token=t';
+  const ended = (artifacts?: object) =>
+    session(
+      {
+        ...running(),
+        phase: 'Completed',
+        endedAt: iso(T0 + 5000),
+        ...(artifacts ? { artifacts } : {}),
+      } as never,
+      {
+        saveDownloads: true,
+      },
+    );
+  it.each([
+    [
+      'no store',
+      session(running(), { saveDownloads: true }),
+      false,
+      { status: 'not_enabled', downloadsUrl: null },
+    ],
+    ['not asked for', session(running(), { saveDownloads: false }), true, { status: 'not_enabled' }],
+    [
+      'queued',
+      session({ phase: 'Queued' }, { saveDownloads: true }),
+      true,
+      { status: 'pending', downloadsUrl: null },
+    ],
+    [
+      'running',
+      session(running(), { saveDownloads: true }),
+      true,
+      { status: 'in_progress', downloadsUrl: null },
+    ],
+    ['ended, flush not yet recorded', ended(), true, { status: 'in_progress' }],
+    [
+      'ended and stored',
+      ended({ state: 'Stored', flushed: true }),
+      true,
+      { status: 'completed', downloadsUrl: link(), error: null },
+    ],
+    [
+      'ended with a download cut off',
+      ended({ state: 'Incomplete', flushed: true, message: '1 download(s) cut off: big.bin' }),
+      true,
+      { status: 'completed', downloadsUrl: link(), error: '1 download(s) cut off: big.bin' },
+    ],
+    [
+      'ended with the store down',
+      ended({ state: 'Failed', flushed: true, reason: 'Unreachable', message: 'refused' }),
+      true,
+      { status: 'failed', downloadsUrl: null, error: 'Unreachable: refused' },
+    ],
+  ])('%s', (_name, s, kept, want) => {
+    expect(toHyperbrowserDownloads(s, kept, link)).toMatchObject(want);
   });
 });

@@ -1,5 +1,5 @@
 import type { BrowserProject, BrowserSession, BrowserSessionSpec, SessionPhase } from '../../api/index.js';
-import { projectSpec } from '../../api/index.js';
+import { isTerminal, projectSpec } from '../../api/index.js';
 import { ApiError } from '../errors.js';
 import {
   bodyObject,
@@ -51,6 +51,8 @@ export function hyperbrowserStatus(s: Pick<BrowserSession, 'status'>): Hyperbrow
 export interface CreateContext {
   project: BrowserProject;
   regions: RegionMap;
+  /** The installation keeps artifacts (an artifact store is configured): saveDownloads can be honoured. */
+  artifactsKept?: boolean;
 }
 
 export interface HyperbrowserCreate {
@@ -182,6 +184,15 @@ export function parseHyperbrowserCreate(body: unknown, ctx: CreateContext): Hype
     throw unsupported('startFromSnapshot', 'snapshots are not supported by browserfleet');
   }
 
+  // Hyperbrowser keeps downloads only when asked; so does browserfleet, and refuses what it cannot keep.
+  const saveDownloads = optionalBoolean(b, 'saveDownloads') === true;
+  if (saveDownloads && !ctx.artifactsKept)
+    throw unsupported(
+      'saveDownloads',
+      'downloads are not kept by this installation: its artifact store is off',
+    );
+  spec.saveDownloads = saveDownloads;
+
   const region = oneOf(optionalString(b, 'region'), HB_REGIONS, 'region');
   const mapped = mapRegion(region, ctx.regions, 'region');
   if (mapped !== undefined) spec.region = mapped;
@@ -273,4 +284,38 @@ export interface HyperbrowserPage<T> {
 export function paginate<T>(items: readonly T[], page: number, perPage: number): HyperbrowserPage<T> {
   const start = (page - 1) * perPage;
   return { sessions: items.slice(start, start + perPage), totalCount: items.length, page, perPage };
+}
+
+/** `getDownloadsURL`'s answer, as @hyperbrowser/sdk reads it (GetSessionDownloadsUrlResponse). */
+export interface HyperbrowserDownloads {
+  status: 'not_enabled' | 'pending' | 'in_progress' | 'completed' | 'failed';
+  downloadsUrl: string | null;
+  error: string | null;
+}
+
+/**
+ * Where a session's downloads are, in Hyperbrowser's words: not kept (no store, or a session created without
+ * `saveDownloads`), pending before its browser runs, in progress until the end's flush is recorded, then
+ * completed with a link to the zip (with the reason when something was cut off), or failed with the store's.
+ */
+export function toHyperbrowserDownloads(
+  s: BrowserSession,
+  artifactsKept: boolean,
+  link: () => string,
+): HyperbrowserDownloads {
+  const none = { downloadsUrl: null, error: null };
+  if (!artifactsKept || s.spec.saveDownloads === false) return { status: 'not_enabled', ...none };
+  const st = s.status ?? {};
+  const a = st.artifacts;
+  if (!isTerminal(s)) return { status: st.readyAt === undefined ? 'pending' : 'in_progress', ...none };
+  // Ended without a browser ever running: nothing was downloaded, and no flush will come.
+  if (!a && st.readyAt === undefined) return { status: 'completed', downloadsUrl: link(), error: null };
+  if (!a?.flushed) return { status: 'in_progress', ...none };
+  if (a.state === 'Failed')
+    return { status: 'failed', downloadsUrl: null, error: `${a.reason ?? 'Failed'}: ${a.message ?? ''}` };
+  return {
+    status: 'completed',
+    downloadsUrl: link(),
+    error: a.state === 'Incomplete' ? (a.message ?? null) : null,
+  };
 }

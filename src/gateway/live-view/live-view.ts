@@ -11,7 +11,7 @@ import { ApiError, toApiError } from '../errors.js';
 import type { GatewayMetrics } from '../metrics.js';
 import { openPodSocket, podEndpoint, podJson } from '../pod-client.js';
 import type { SessionCache } from '../session-cache.js';
-import { isSessionName, parseLiveToken, verifyLiveToken } from '../tokens.js';
+import { isSessionName, parseExpiringToken, verifyLiveToken } from '../tokens.js';
 import { refuseUpgrade } from '../upgrade-response.js';
 import { livePageHtml } from './page.js';
 import { bridgeScreencast } from './screencast.js';
@@ -47,7 +47,7 @@ export function createLiveView(deps: LiveViewDeps): LiveView {
   const bridges = new Set<Promise<void>>();
 
   async function authorize(id: string, token: string | undefined): Promise<BrowserSession> {
-    const parsed = token ? parseLiveToken(token) : undefined;
+    const parsed = token ? parseExpiringToken(token) : undefined;
     if (!parsed || parsed.name !== id || !isSessionName(id)) throw new ApiError('UNAUTHORIZED', BAD_LINK);
     const session = await deps.cache.get(parsed);
     if (!session || !verifyLiveToken(deps.sessionKey, session, parsed, deps.clock.now()))

@@ -1,6 +1,6 @@
 import { type Request, type Response, Router } from 'express';
 import type { BrowserSession } from '../../api/index.js';
-import { sendDownloadsZip } from '../artifacts/downloads-zip.js';
+import { sendSessionDownloads } from '../artifacts/downloads-zip.js';
 import {
   BB_LEGACY_RELEASE_FIELDS,
   browserbaseStatus,
@@ -120,16 +120,8 @@ export function browserbaseRoutes(deps: RouteDeps): Router {
   // Browserbase's own sample polls this after browser.close(), so it answers for ended sessions alike; a session
   // without downloads gets an empty zip, never a 204 (the SDK turns that into null).
   r.get('/v1/sessions/:id/downloads', async (req: IdRequest, res: Response) => {
-    const project = projectOf(res);
-    const session = await deps.sessions.owned(project, req.params.id);
-    if (!deps.artifacts)
-      throw new ApiError(
-        'NOT_IMPLEMENTED',
-        'downloads are not kept by this installation: its artifact store is off (artifacts.enabled)',
-      );
-    const name = session.metadata.name ?? req.params.id;
-    const scope = { project: project.metadata.name ?? '', session: name };
-    await sendDownloadsZip(res, deps.artifacts, scope, `${name}-downloads.zip`);
+    const session = await deps.sessions.owned(projectOf(res), req.params.id);
+    await sendSessionDownloads(res, deps.artifacts, session);
   });
 
   return r;

@@ -1,15 +1,19 @@
 import { type Request, type Response, Router } from 'express';
 import { isTerminal } from '../../api/index.js';
+import { sendSessionDownloads } from '../artifacts/downloads-zip.js';
 import { queryInteger, queryString } from '../compat/fields.js';
 import {
   hyperbrowserStatus,
   paginate,
   parseHyperbrowserCreate,
   parseStatusFilter,
+  toHyperbrowserDownloads,
   toHyperbrowserSession,
   toHyperbrowserSessionDetail,
 } from '../compat/hyperbrowser.js';
+import { ApiError } from '../errors.js';
 import { rateLimitHeaders } from '../quota.js';
+import { parseExpiringToken, verifyExpiringToken } from '../tokens.js';
 import { projectOf, type RouteDeps, requireProject } from './context.js';
 import { timedCreate } from './create-timing.js';
 
@@ -26,7 +30,11 @@ export function hyperbrowserRoutes(deps: RouteDeps): Router {
   r.post('/api/session', async (req: Request, res: Response) => {
     const project = projectOf(res);
     const { session, liveViewTtlSeconds } = await timedCreate(deps.metrics, 'hyperbrowser', async () => {
-      const parsed = parseHyperbrowserCreate(req.body, { project, regions: deps.config.regions });
+      const parsed = parseHyperbrowserCreate(req.body, {
+        project,
+        regions: deps.config.regions,
+        artifactsKept: deps.artifacts !== undefined,
+      });
       const created = await deps.sessions.create(project, parsed.spec);
       res.set(rateLimitHeaders(created.budget));
       return { session: created.session, liveViewTtlSeconds: parsed.liveViewTtlSeconds };
@@ -54,6 +62,30 @@ export function hyperbrowserRoutes(deps: RouteDeps): Router {
           deps.links.hyperbrowser(session, ttl),
         ),
       );
+  });
+
+  r.get('/api/session/:id/downloads-url', async (req: IdRequest, res: Response) => {
+    const session = await deps.sessions.owned(projectOf(res), req.params.id);
+    res
+      .status(200)
+      .json(
+        toHyperbrowserDownloads(session, deps.artifacts !== undefined, () => deps.links.downloads(session)),
+      );
+  });
+
+  // The link getDownloadsURL hands out: its token, not an API key, opens it (and only this session's zip).
+  r.get('/artifacts/:id/downloads.zip', async (req: IdRequest, res: Response) => {
+    const token = typeof req.query['token'] === 'string' ? req.query['token'] : '';
+    const parsed = parseExpiringToken(token);
+    const bad = () => new ApiError('UNAUTHORIZED', 'invalid or expired downloads link');
+    if (!parsed || parsed.name !== req.params.id) throw bad();
+    const session = await deps.cache.get(parsed);
+    if (
+      !session ||
+      !verifyExpiringToken(deps.config.sessionKey, 'downloads', session, parsed, deps.clock.now())
+    )
+      throw bad();
+    await sendSessionDownloads(res, deps.artifacts, session);
   });
 
   // Idempotent, as Hyperbrowser documents: stopping a stopped session succeeds.

@@ -1,0 +1,275 @@
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { V1Pod } from '@kubernetes/client-node';
+import {
+  API_VERSION,
+  type BrowserSession,
+  CDP_PORT,
+  FINALIZER_ARTIFACTS,
+  projectOf,
+  sessionKey,
+  splitKey,
+} from '../api/index.js';
+import type { SessionScope } from '../shared/artifacts/keys.js';
+import { type ArtifactStore, ArtifactStoreError } from '../shared/artifacts/store.js';
+import type { Clock } from '../shared/clock.js';
+import { sessionToken } from '../shared/credentials.js';
+import { isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
+import type { Informer } from '../shared/kube/informer.js';
+import { runReconciler } from '../shared/kube/reconciler.js';
+import { WorkQueue } from '../shared/kube/workqueue.js';
+import type { Logger } from '../shared/log.js';
+import {
+  type ArtifactStatus,
+  type ArtifactWork,
+  artifactWork,
+  type CopyOutcome,
+  type SidecarManifest,
+  summarize,
+} from './artifact-plan.js';
+import { childName } from './children.js';
+import { canonicalJson } from './status-patch.js';
+
+/** The single writer of `status.artifacts` (ADR 0012). */
+export const ARTIFACTS_FIELD_MANAGER = 'browserfleet-artifacts';
+
+/** A failed copy while the session runs is tried again after this long (the sidecar keeps the files). */
+const RETRY_MS = 5000;
+/** The least time an end's flush gets, even when the collector reaches it late; the pod may be gone by then. */
+const MIN_FLUSH_MS = 2000;
+
+export interface ArtifactCollectorOptions {
+  client: KubeClient;
+  sessions: Informer<BrowserSession>;
+  pods: Informer<V1Pod>;
+  store: ArtifactStore;
+  /** The HMAC key the session credentials are derived from: the sidecar's port takes the session's own. */
+  sessionKey: string;
+  flushTimeoutSeconds: number;
+  concurrency: number;
+  clock: Clock;
+  log: Logger;
+  /** The sidecar's port (the pod's CDP port); tests of the collector alone may point it elsewhere. */
+  sidecarPort?: number;
+}
+
+class SidecarError extends Error {}
+
+/**
+ * Copies each session's artifacts from its sidecar into the object store (ADR 0012): while the session runs,
+ * whenever the sidecar reports a new generation; at its end, once, bounded by the flush timeout (seal, copy
+ * the rest, record the outcome), after which the session controller deletes the pod. Level-triggered from the
+ * caches: a pass decides from the session and its pod alone, and what the store lists is what is stored.
+ * Every file is streamed from the sidecar's answer into the store, never held in memory.
+ */
+export class ArtifactCollector {
+  private readonly queue: WorkQueue;
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly o: ArtifactCollectorOptions) {
+    this.queue = new WorkQueue({ clock: o.clock, baseDelayMs: 200, maxDelayMs: 30_000 });
+    o.sessions.onChange((s) => this.consider(s));
+    o.pods.onChange((pod) => {
+      const owner = pod.metadata?.ownerReferences?.find((r) => r.controller && r.kind === 'BrowserSession');
+      if (owner) this.queue.add(`${pod.metadata?.namespace}/${owner.name}`);
+    });
+  }
+
+  start(): void {
+    for (const s of this.o.sessions.list()) this.consider(s);
+    this.loop ??= runReconciler({
+      name: 'artifacts',
+      queue: this.queue,
+      reconcile: (key) => this.sync(key),
+      workers: this.o.concurrency,
+      log: this.o.log,
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.queue.shutDown();
+    await this.loop;
+  }
+
+  private consider(s: BrowserSession): void {
+    if (this.work(s).kind !== 'idle') this.queue.add(sessionKey(s), { urgent: true });
+  }
+
+  private work(s: BrowserSession): ArtifactWork {
+    const pod = this.o.pods.get(childName(s.metadata.name ?? ''), s.metadata.namespace);
+    return artifactWork(s, pod, this.o.flushTimeoutSeconds);
+  }
+
+  private async sync(key: string): Promise<number | undefined> {
+    const { namespace, name } = splitKey(key);
+    const cached = this.o.sessions.get(name, namespace);
+    if (!cached) return undefined;
+    // A copy: the pass records the finalizer it adds on it, and the cache's objects are never changed here.
+    const session = structuredClone(cached);
+    const work = this.work(session);
+    if (work.kind === 'idle') return undefined;
+    const scope: SessionScope = { project: projectOf(session), session: name };
+    const before = session.status?.artifacts;
+    if (work.kind === 'delete') {
+      await this.deleteArtifacts(session, scope);
+      return undefined;
+    }
+    let outcome: CopyOutcome;
+    if (work.kind === 'pod-gone') {
+      const gone = {
+        reason: 'PodGone',
+        message:
+          'the browser pod was gone before the end could be flushed; what was stored during the session is kept',
+      };
+      outcome = await this.storedNow(scope).then(
+        ({ stored }): CopyOutcome => ({ stored, final: true, failure: gone }),
+        (err: unknown): CopyOutcome => ({
+          final: true,
+          failure: this.failureOf(err, new AbortController().signal),
+        }),
+      );
+    } else {
+      const final = work.kind === 'flush';
+      const budget = final ? Math.max(MIN_FLUSH_MS, work.deadline - this.o.clock.now()) : 60_000;
+      outcome = await this.copy(session, scope, work.podIP, final, AbortSignal.timeout(budget));
+    }
+    const status = summarize(before, outcome, this.o.clock.now());
+    await this.write(session, status);
+    if (outcome.failure)
+      this.o.log.warn('artifacts not all stored', {
+        session: key,
+        final: outcome.final,
+        reason: outcome.failure.reason,
+        message: outcome.failure.message,
+      });
+    return outcome.failure && !outcome.final ? RETRY_MS : undefined;
+  }
+
+  /** One pass: the manifest (or the seal's, at the end), then every complete file the store does not hold. */
+  private async copy(
+    session: BrowserSession,
+    scope: SessionScope,
+    podIP: string,
+    final: boolean,
+    signal: AbortSignal,
+  ): Promise<CopyOutcome> {
+    const base = `http://${podIP.includes(':') ? `[${podIP}]` : podIP}:${this.o.sidecarPort ?? CDP_PORT}`;
+    const authorization = `Bearer ${sessionToken(this.o.sessionKey, session.metadata.uid ?? '')}`;
+    const sidecar = async (path: string, method = 'GET') => {
+      const res = await fetch(`${base}${path}`, { method, headers: { authorization }, signal }).catch(
+        (err: unknown) => {
+          throw new SidecarError(`the sidecar did not answer ${method} ${path}: ${describe(err)}`);
+        },
+      );
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new SidecarError(`the sidecar answered ${method} ${path} with HTTP ${res.status}`);
+      }
+      return res;
+    };
+    let manifest: SidecarManifest | undefined;
+    let stored: Map<string, number> | undefined;
+    try {
+      const res = await sidecar(
+        final ? '/artifacts/v1/seal' : '/artifacts/v1/manifest',
+        final ? 'POST' : 'GET',
+      );
+      manifest = (await res.json()) as SidecarManifest;
+      stored = (await this.storedNow(scope)).stored;
+      for (const d of manifest.downloads) {
+        if (d.state !== 'complete' || stored.get(d.name) === d.bytes) continue;
+        const file = await sidecar(`/artifacts/v1/files/downloads/${encodeURIComponent(d.name)}`);
+        if (!file.body) throw new SidecarError(`the sidecar sent no body for ${d.name}`);
+        await this.holdForDeletion(session);
+        const body = Readable.fromWeb(file.body as unknown as WebReadableStream<Uint8Array>);
+        await this.o.store.put(scope, 'downloads', d.name, body, d.bytes, 'application/octet-stream');
+        stored.set(d.name, d.bytes);
+      }
+      return { manifest, stored, final };
+    } catch (err) {
+      return { manifest, stored, final, failure: this.failureOf(err, signal) };
+    }
+  }
+
+  /**
+   * Puts the finalizer on before the session's first artifact is stored, so that deleting the session deletes
+   * its artifacts too (sessions that never store one never get it). Written against the version read.
+   */
+  private async holdForDeletion(session: BrowserSession): Promise<void> {
+    const finalizers = session.metadata.finalizers ?? [];
+    if (finalizers.includes(FINALIZER_ARTIFACTS)) return;
+    const { name, namespace, resourceVersion } = session.metadata;
+    const written = await this.o.client.mergePatch<BrowserSession>(
+      paths.session(namespace ?? '', name ?? ''),
+      {
+        metadata: { resourceVersion, finalizers: [...finalizers, FINALIZER_ARTIFACTS] },
+      },
+    );
+    session.metadata.finalizers = written.metadata.finalizers;
+    session.metadata.resourceVersion = written.metadata.resourceVersion;
+  }
+
+  /** The session is being deleted: its artifacts go first, then the finalizer. A store outage retries with backoff. */
+  private async deleteArtifacts(session: BrowserSession, scope: SessionScope): Promise<void> {
+    const count = await this.o.store.deleteSession(scope);
+    const { name, namespace, resourceVersion } = session.metadata;
+    try {
+      await this.o.client.mergePatch(paths.session(namespace ?? '', name ?? ''), {
+        metadata: {
+          resourceVersion,
+          finalizers: (session.metadata.finalizers ?? []).filter((f) => f !== FINALIZER_ARTIFACTS),
+        },
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    this.o.log.info('session artifacts deleted with the session', { session: `${namespace}/${name}`, count });
+  }
+
+  private async storedNow(scope: SessionScope): Promise<{ stored: Map<string, number> }> {
+    const listed = await this.o.store.list(scope, 'downloads');
+    return { stored: new Map(listed.map((a) => [a.name, a.bytes])) };
+  }
+
+  private failureOf(err: unknown, signal: AbortSignal): { reason: string; message: string } {
+    if (signal.aborted)
+      return {
+        reason: 'FlushTimeout',
+        message: `the flush did not finish within its time (artifacts.flushTimeoutSeconds: ${this.o.flushTimeoutSeconds})`,
+      };
+    if (err instanceof ArtifactStoreError)
+      return { reason: err.reason, message: `the artifact store: ${err.message}` };
+    if (err instanceof SidecarError) return { reason: 'SidecarUnreachable', message: err.message };
+    return { reason: 'Failed', message: describe(err) };
+  }
+
+  /** Server-side apply of `status.artifacts` under its own field manager; only when something but the time changed. */
+  private async write(session: BrowserSession, status: ArtifactStatus): Promise<void> {
+    const before = session.status?.artifacts;
+    if (before && sameButTime(before, status)) return;
+    const { name, namespace } = session.metadata;
+    try {
+      await this.o.client.apply(
+        paths.sessionStatus(namespace ?? '', name ?? ''),
+        {
+          apiVersion: API_VERSION,
+          kind: 'BrowserSession',
+          metadata: { name, namespace },
+          status: { artifacts: status },
+        },
+        ARTIFACTS_FIELD_MANAGER,
+      );
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+}
+
+function sameButTime(a: ArtifactStatus, b: ArtifactStatus): boolean {
+  return canonicalJson({ ...a, updatedAt: undefined }) === canonicalJson({ ...b, updatedAt: undefined });
+}
+
+function describe(err: unknown): string {
+  const e = err as { message?: string; cause?: { code?: string; message?: string } };
+  return [e.message, e.cause?.code ?? e.cause?.message].filter(Boolean).join(': ') || String(err);
+}
