@@ -11,6 +11,8 @@ export const LABEL_PROJECT = `${GROUP}/project`;
 export const FINALIZER_ARTIFACTS = `${GROUP}/artifacts`;
 
 export const CDP_PORT = 9223;
+/** Where uploaded files are in the browser's file system: Browserbase's path and Hyperbrowser's (one volume). */
+export const BROWSER_UPLOAD_PATHS = { browserbase: '/tmp/.uploads', hyperbrowser: '/tmp/uploads' } as const;
 export const SIDECAR_METRICS_PORT = 9224;
 export const CHROME_DEBUG_PORT = 9222;
 

@@ -15,6 +15,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const JSON_TYPES = ['application/json', 'application/*+json'];
 
 /** A request with content to read: chunked, or a content-length above zero (an empty body is no body). */
+const UPLOAD_PATH = /^\/(v1\/sessions|api\/session)\/[^/]+\/uploads$/;
+
 function hasBody(req: Request): boolean {
   if (req.headers['transfer-encoding'] !== undefined) return true;
   const length = Number(req.headers['content-length'] ?? 0);
@@ -59,7 +61,8 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
 
   // A body the JSON parser would skip must not turn into a default session: what it cannot read is refused.
   app.use((req: Request, _res: Response, next: NextFunction) => {
-    if (hasBody(req) && !req.is(JSON_TYPES)) {
+    // Uploads are multipart, parsed as a stream by their own route (artifacts/uploads.ts).
+    if (hasBody(req) && !req.is(JSON_TYPES) && !UPLOAD_PATH.test(req.path)) {
       const given = req.get('content-type');
       throw new ApiError(
         'UNSUPPORTED_MEDIA_TYPE',

@@ -62,7 +62,7 @@ describe('loadGatewayConfig', () => {
   it.each([
     [
       'publicURL: http://x\n',
-      'publicURL: unknown key (known: listen, metricsListen, publicUrl, sessionKey, watchNamespace, createWaitMs, releaseWaitMs, connectWaitMs, upstreamPingMs, maxBodyBytes, regions, defaultRegion, apiKeyCacheSeconds, liveViewTtlSeconds, artifacts)',
+      'publicURL: unknown key (known: listen, metricsListen, publicUrl, sessionKey, watchNamespace, createWaitMs, releaseWaitMs, connectWaitMs, upstreamPingMs, maxBodyBytes, uploadMaxBytes, regions, defaultRegion, apiKeyCacheSeconds, liveViewTtlSeconds, artifacts)',
     ],
     ['createWaitMs: 40000\n', 'createWaitMs: Too big: expected number to be <=25000'],
     ['createWaitMs: soon\n', 'createWaitMs: Invalid input: expected number, received string'],

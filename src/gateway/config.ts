@@ -49,6 +49,8 @@ const fields = z.strictObject({
   upstreamPingMs: intIn(100, 600_000).default(5000),
   /** Largest request body accepted. */
   maxBodyBytes: intIn(1024, 16 * 1024 * 1024).default(64 * 1024),
+  /** Largest file a session upload may be (streamed to the browser's pod, never held in memory). */
+  uploadMaxBytes: intIn(1, 4 * 1024 * 1024 * 1024).default(100 * 1024 * 1024),
   /** SDK region name → spec.region (a node label value); empty = single region, nothing enforced. */
   regions: z.record(z.string(), z.string()).default({}),
   /** The Browserbase `region` reported for sessions without one. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { V1OwnerReference, V1Pod, V1Service } from '@kubernetes/client-node';
 import {
   API_VERSION,
+  BROWSER_UPLOAD_PATHS,
   type BrowserSession,
   CDP_PORT,
   CHROME_DEBUG_PORT,
@@ -17,6 +18,7 @@ import type { OperatorConfig } from './config.js';
 const MAX_NAME = 63;
 /** The session's download folder, one emptyDir shared by the Chrome and sidecar containers. */
 const DOWNLOAD_DIR = '/var/run/browserfleet/downloads';
+const UPLOAD_DIR = '/var/run/browserfleet/uploads';
 
 /** `browser-<session>`; past 63 characters the tail is replaced by a hash so names stay unique and stable. */
 export function childName(sessionName: string): string {
@@ -128,6 +130,9 @@ export function desiredPod({ session: s, config: c, token, timeoutSeconds }: Pod
             { name: 'tmp', mountPath: '/tmp' },
             // Chrome writes the session's downloads here; the sidecar keeps and serves them (ADR 0012).
             { name: 'downloads', mountPath: DOWNLOAD_DIR },
+            // Uploads, read-only: a page cannot change what the client put there.
+            { name: 'uploads', mountPath: BROWSER_UPLOAD_PATHS.browserbase, readOnly: true },
+            { name: 'uploads', mountPath: BROWSER_UPLOAD_PATHS.hyperbrowser, readOnly: true },
           ],
         },
         {
@@ -144,8 +149,12 @@ export function desiredPod({ session: s, config: c, token, timeoutSeconds }: Pod
             { name: 'BF_SESSION_TOKEN', value: token },
             { name: 'BF_REPORT_URL', value: c.reportUrl },
             { name: 'BF_DOWNLOAD_DIR', value: DOWNLOAD_DIR },
+            { name: 'BF_UPLOAD_DIR', value: UPLOAD_DIR },
           ],
-          volumeMounts: [{ name: 'downloads', mountPath: DOWNLOAD_DIR }],
+          volumeMounts: [
+            { name: 'downloads', mountPath: DOWNLOAD_DIR },
+            { name: 'uploads', mountPath: UPLOAD_DIR },
+          ],
           ports: [
             { name: 'cdp', containerPort: CDP_PORT },
             { name: 'metrics', containerPort: SIDECAR_METRICS_PORT },
@@ -163,6 +172,7 @@ export function desiredPod({ session: s, config: c, token, timeoutSeconds }: Pod
         { name: 'dshm', emptyDir: { medium: 'Memory', sizeLimit: c.chrome.shmSize } },
         { name: 'tmp', emptyDir: {} },
         { name: 'downloads', emptyDir: {} },
+        { name: 'uploads', emptyDir: {} },
       ],
     },
   };

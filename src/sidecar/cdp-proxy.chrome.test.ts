@@ -36,6 +36,7 @@ async function startSidecar(overrides: Partial<SidecarConfig> = {}): Promise<Sta
     sessionToken: token,
     reportUrl: '',
     downloadDir: mkdtempSync(path.join(tmpdir(), 'bf-downloads-')),
+    uploadDir: mkdtempSync(path.join(tmpdir(), 'bf-uploads-')),
     reportIntervalMs: 3_600_000,
     clientPingIntervalMs: 20_000,
     ...overrides,
@@ -395,6 +396,7 @@ describe('sidecar edge cases', { timeout: 60_000 }, () => {
       sessionToken: token,
       reportUrl: '',
       downloadDir: mkdtempSync(path.join(tmpdir(), 'bf-downloads-')),
+      uploadDir: mkdtempSync(path.join(tmpdir(), 'bf-uploads-')),
       reportIntervalMs: 3_600_000,
       clientPingIntervalMs: 20_000,
     });

@@ -15,6 +15,7 @@ import type { DownloadCapture } from './downloads/capture.js';
 import { IdlePinger } from './idle-pinger.js';
 import { log } from './log.js';
 import type { SidecarMetrics } from './metrics.js';
+import { receiveUpload, UploadRefused } from './uploads/receive.js';
 
 export interface CdpProxyDeps {
   chromeUrl: URL;
@@ -23,6 +24,8 @@ export interface CdpProxyDeps {
   metrics: SidecarMetrics;
   clientPingIntervalMs: number;
   capture: DownloadCapture;
+  /** Where uploaded files go (the pod's uploads volume, which Chrome mounts read-only). */
+  uploadDir: string;
 }
 
 export interface CdpProxy {
@@ -34,6 +37,8 @@ export interface CdpProxy {
 // Same ceiling as Playwright's own CDP transport: a full-page screenshot or a DOM snapshot is one message.
 const MAX_MESSAGE_BYTES = 256 * 1024 * 1024;
 const CHROME_TIMEOUT_MS = 10_000;
+/** The sidecar's own ceiling for one upload; the gateway enforces the installation's (smaller) limit first. */
+const UPLOAD_CEILING_BYTES = 4 * 1024 * 1024 * 1024;
 const SAFE_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
 interface HttpRoute {
@@ -289,6 +294,22 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
     }
     if (path.startsWith('/artifacts/')) {
       await serveArtifacts(req, res, path);
+      return;
+    }
+    if (path.startsWith('/uploads/v1/')) {
+      if (req.method !== 'PUT') return sendJson(res, 405, METHOD_NOT_ALLOWED, { allow: 'PUT' });
+      try {
+        const stored = await receiveUpload(
+          req,
+          deps.uploadDir,
+          path.slice('/uploads/v1/'.length),
+          UPLOAD_CEILING_BYTES,
+        );
+        sendJson(res, 201, stored);
+      } catch (err) {
+        if (!(err instanceof UploadRefused)) throw err;
+        sendJson(res, err.status, { error: 'upload_refused', message: err.message }, { connection: 'close' });
+      }
       return;
     }
     const rawQuery = (req.url ?? '').split('?')[1] ?? '';

@@ -58,6 +58,12 @@ export const sidecarEnvSchema = z
       .trim()
       .refine((v) => v.startsWith('/'), 'must be an absolute path')
       .default('/var/run/browserfleet/downloads'),
+    /** The session's upload folder: a volume Chrome mounts read-only where the dialects document uploads. */
+    BF_UPLOAD_DIR: z
+      .string()
+      .trim()
+      .refine((v) => v.startsWith('/'), 'must be an absolute path')
+      .default('/var/run/browserfleet/uploads'),
   })
   .transform((e) => ({
     /** Address the CDP proxy binds; 0.0.0.0 in a pod, 127.0.0.1 in tests. */
@@ -69,6 +75,7 @@ export const sidecarEnvSchema = z
     sessionToken: e.BF_SESSION_TOKEN,
     reportUrl: e.BF_REPORT_URL,
     downloadDir: e.BF_DOWNLOAD_DIR,
+    uploadDir: e.BF_UPLOAD_DIR,
     reportIntervalMs: 10_000,
     /** Idle client legs get a ws ping this often, so intermediate proxies don't drop quiet sockets. */
     clientPingIntervalMs: 20_000,

@@ -38,6 +38,7 @@ describe('sidecar request targets', () => {
       sessionToken: token,
       reportUrl: '',
       downloadDir: mkdtempSync(path.join(tmpdir(), 'bf-downloads-')),
+      uploadDir: mkdtempSync(path.join(tmpdir(), 'bf-uploads-')),
       reportIntervalMs: 3_600_000,
       clientPingIntervalMs: 20_000,
     });

@@ -82,6 +82,7 @@ export function createSidecar(config: SidecarConfig): Sidecar {
         metrics,
         clientPingIntervalMs: config.clientPingIntervalMs,
         capture,
+        uploadDir: config.uploadDir,
       });
       const port = await listenOn(proxy.server, config.listenPort, config.host);
       const metricsPort = await listenOn(metricsServer, config.metricsPort, config.host);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -59,10 +60,39 @@ function serveDownloads(path: string, res: http.ServerResponse): boolean {
   return true;
 }
 
+/**
+ * `/upload` is a page with a file input; choosing a file posts its bytes to `/digest`, which answers their
+ * SHA-256, and the page shows it as its title: proof of what the browser read from its file system. (The page
+ * cannot hash it itself: crypto.subtle needs a secure context, and the pod reaches this server over plain http.)
+ */
+function serveUploads(req: http.IncomingMessage, path: string, res: http.ServerResponse): boolean {
+  if (path === '/upload') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><html><head><title>upload</title></head><body>
+<input id="file" type="file">
+<script>
+document.getElementById('file').addEventListener('change', async (e) => {
+  const file = e.target.files[0];
+  const r = await fetch('/digest', { method: 'POST', body: file });
+  document.title = 'sha256 ' + file.name + ' ' + (await r.text());
+});
+</script></body></html>`);
+    return true;
+  }
+  if (path !== '/digest' || req.method !== 'POST') return false;
+  const hash = createHash('sha256');
+  req.on('data', (c: Buffer) => hash.update(c));
+  req.on('end', () => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end(hash.digest('hex'));
+  });
+  return true;
+}
+
 export async function startSite(host: string): Promise<SiteServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (serveDownloads(path, res)) return;
+    if (serveDownloads(path, res) || serveUploads(req, path, res)) return;
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     if (path === '/click') {
       res.end(`<!doctype html><html><head><title>clicks: 0</title></head>

@@ -54,6 +54,7 @@
   "releaseWaitMs" (int $g.releaseWaitMs)
   "connectWaitMs" (int $g.connectWaitMs)
   "maxBodyBytes" (int $g.maxBodyBytes)
+  "uploadMaxBytes" (int64 $g.uploadMaxBytes)
   "regions" $g.regions
   "defaultRegion" $g.defaultRegion
   "apiKeyCacheSeconds" (int $g.apiKeyCacheSeconds)

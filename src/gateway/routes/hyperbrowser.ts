@@ -1,6 +1,7 @@
 import { type Request, type Response, Router } from 'express';
-import { isTerminal } from '../../api/index.js';
+import { BROWSER_UPLOAD_PATHS, isTerminal } from '../../api/index.js';
 import { sendSessionDownloads } from '../artifacts/downloads-zip.js';
+import { receiveUpload } from '../artifacts/uploads.js';
 import { queryInteger, queryString } from '../compat/fields.js';
 import {
   hyperbrowserStatus,
@@ -62,6 +63,17 @@ export function hyperbrowserRoutes(deps: RouteDeps): Router {
           deps.links.hyperbrowser(session, ttl),
         ),
       );
+  });
+
+  r.post('/api/session/:id/uploads', async (req: IdRequest, res: Response) => {
+    const session = await deps.sessions.owned(projectOf(res), req.params.id);
+    const stored = await receiveUpload(req, session, {
+      sessionKey: deps.config.sessionKey,
+      maxBytes: deps.config.uploadMaxBytes,
+      now: deps.clock.now(),
+    });
+    const filePath = `${BROWSER_UPLOAD_PATHS.hyperbrowser}/${stored.fileName}`;
+    res.status(200).json({ message: `File uploaded to ${filePath}`, filePath, fileName: stored.fileName });
   });
 
   r.get('/api/session/:id/downloads-url', async (req: IdRequest, res: Response) => {

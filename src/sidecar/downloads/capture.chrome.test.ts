@@ -71,6 +71,7 @@ beforeAll(async () => {
     sessionToken: token,
     reportUrl: '',
     downloadDir: mkdtempSync(path.join(tmpdir(), 'bf-capture-')),
+    uploadDir: mkdtempSync(path.join(tmpdir(), 'bf-uploads-')),
     reportIntervalMs: 3_600_000,
     clientPingIntervalMs: 20_000,
   });
