@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import pinoPretty from 'pino-pretty';
 import { stringify } from 'yaml';
 import type { ControlPlane } from '../localcluster/control-plane.js';
+import { type ObjectStore, startObjectStore } from '../localcluster/object-store.js';
 import { type RealNode, startRealNode } from '../localcluster/real-node.js';
 import { tool } from '../localcluster/tools.js';
 import { parseFlags } from '../shared/config.js';
@@ -59,6 +60,7 @@ async function main(): Promise<void> {
   const t0 = Date.now();
 
   let plane: ControlPlane | undefined;
+  let store: ObjectStore | undefined;
   let nodeStarting: Promise<RealNode> | undefined;
   // The compiler starts first: its first compile (half a minute on two cores) overlaps the node's start.
   const devLoop = flags.watch ? startDevLoop() : undefined;
@@ -80,6 +82,9 @@ async function main(): Promise<void> {
     await node?.stop().catch((err: unknown) => console.error(`taking the node down failed: ${String(err)}`));
     if (node) console.log(`node ${node.name} down in ${secs(Date.now() - t)}`);
     await plane?.stop();
+    await store
+      ?.stop()
+      .catch((err: unknown) => console.error(`stopping the object store failed: ${String(err)}`));
     console.log('stopped.');
     process.exit(code);
   };
@@ -97,6 +102,10 @@ async function main(): Promise<void> {
       podCIDR: DEV_NETWORK.podCIDR,
       // The images: the chart's two at package.json's version (CHART_IMAGES), the script's default.
     });
+    // Artifacts (downloads) go to a real S3 server of make dev's own, on loopback: the operator and gateway run
+    // on this machine. Its credentials reach them in their config files under .dev/, as a Secret would.
+    store = await startObjectStore();
+    const artifacts = { enabled: true, s3: store.s3 };
     // Seeding and the gateway need no node: they go on while it comes up.
     const client = await KubeClient.create(kubeconfig);
     const sessionKey = randomBytes(32).toString('base64url');
@@ -151,7 +160,9 @@ async function main(): Promise<void> {
 
     const hasGateway = existsSync(path.join(DIST, 'gateway/main.js'));
     if (hasGateway) {
-      launch('gateway', ['gateway'], {
+      const gatewayConfig = path.join(DEV_DIR, 'gateway.yaml');
+      writeFileSync(gatewayConfig, stringify({ artifacts }), { mode: 0o600 });
+      launch('gateway', ['gateway', '--config', gatewayConfig], {
         BF_GATEWAY_LISTEN: `127.0.0.1:${GATEWAY_PORT}`,
         BF_GATEWAY_PUBLIC_URL: `http://127.0.0.1:${GATEWAY_PORT}`,
         BF_GATEWAY_METRICS_LISTEN: `127.0.0.1:${METRICS.gateway}`,
@@ -175,7 +186,9 @@ async function main(): Promise<void> {
           // The chart's image names, as `make images` builds them; IfNotPresent finds them on the node.
           chrome: { image: CHART_IMAGES.chrome },
           sidecar: { image: sidecarImage },
+          artifacts,
         }),
+        { mode: 0o600 },
       );
     writeOperatorConfig(CHART_IMAGES.sidecar);
     launch('operator', ['operator', '--config', operatorConfig], {});
@@ -233,6 +246,7 @@ browserfleet is running (ready in ${secs(Date.now() - t0)}; the node came up in 
   Kubernetes API   ${plane.server}
   kubeconfig       export KUBECONFIG=${kubeconfigCopy}
   logs             tail -f ${LOGS}/*.log   (the node's: ${NODE_STATE}/logs/)
+  artifacts        bucket ${store.bucket} at ${store.endpoint} (SeaweedFS; downloads are kept there)
 ${hasGateway ? `  gateway (REST)   http://127.0.0.1:${GATEWAY_PORT}\n  API key          ${apiKey}\n` : ''}  dev loop         ${
       devLoop
         ? 'on: a saved change of src/ is compiled; the operator and gateway restart, new browser pods get the sidecar'

@@ -97,6 +97,13 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
     const latest = deps.cache.cached({ namespace: s.metadata.namespace ?? '', name: s.metadata.name ?? '' });
     if (latest && !isTerminal(latest)) return;
     const reason = sessionEndedReason(latest ?? (isTerminal(s) ? s : undefined));
+    const stillOpen = [...clients].filter((c) => c.readyState === WebSocket.OPEN).length;
+    if (stillOpen > 0)
+      deps.log.info('closing the CDP clients of an ended session', {
+        session: s.metadata.name,
+        clients: stillOpen,
+        reason,
+      });
     for (const client of clients) closeClient(client, SESSION_ENDED_CLOSE, reason);
   });
 

@@ -76,8 +76,15 @@ export async function runClients(
     for (const [i, holdMs] of plan.connectionsMs.entries()) {
       // Which part of the connection a hang is in: the upgrade, the page, or the close.
       let phase = 'connectOverCDP';
+      // For a hang: whether the gateway closed this connection meanwhile (then the client missed it) or not
+      // (then nothing told it the session ended).
+      const began = Date.now();
+      let disconnectedAfterMs: number | undefined;
       const connected = await step(opts.stepDeadlineMs, async () => {
         const browser = await chromium.connectOverCDP(session.connectUrl, { timeout: 15_000 });
+        browser.on('disconnected', () => {
+          disconnectedAfterMs ??= Date.now() - began;
+        });
         try {
           phase = 'newPage';
           const page = await (browser.contexts()[0] ?? (await browser.newContext())).newPage();
@@ -94,7 +101,16 @@ export async function runClients(
         plan.client,
         session.id,
         `connect ${i + 1}`,
-        connected.result.outcome === 'hang' ? { outcome: 'hang', message: `in ${phase}` } : connected.result,
+        connected.result.outcome === 'hang'
+          ? {
+              outcome: 'hang',
+              message: `in ${phase}; ${
+                disconnectedAfterMs === undefined
+                  ? 'the connection stayed open'
+                  : `the connection closed ${disconnectedAfterMs} ms after the step began`
+              }`,
+            }
+          : connected.result,
       );
     }
     if (plan.release) {

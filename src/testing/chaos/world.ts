@@ -85,11 +85,22 @@ export async function startChaosWorld(opts: {
       podCIDR: CHAOS_NETWORK.podCIDR,
       // The node's CoreDNS answers for the chart's Service names (its default reportUrl is one).
     });
-    cleanups.push(async () => {
-      await cp(path.join(STATE_DIR, 'pod-logs'), path.join(logDir, 'pod-logs'), {
+    // The kubelet removes a pod's logs with the pod, and a killed container's with its next restart: copied
+    // every few seconds (never deleted from the copy), a failed run keeps the logs of every session's sidecar.
+    const copyLogs = () =>
+      cp(path.join(STATE_DIR, 'pod-logs'), path.join(logDir, 'pod-logs'), {
         recursive: true,
         dereference: true,
+        force: true,
       }).catch(() => undefined);
+    let copying: Promise<unknown> = Promise.resolve();
+    const logCopier = setInterval(() => {
+      copying = copying.then(copyLogs);
+    }, 3000);
+    cleanups.push(async () => {
+      clearInterval(logCopier);
+      await copying;
+      await copyLogs();
       await node.stop();
     });
 
