@@ -4,6 +4,8 @@ import busboy from 'busboy';
 import type { Request } from 'express';
 import type { BrowserSession } from '../../api/index.js';
 import { ArtifactKeyError, checkArtifactName } from '../../shared/artifacts/keys.js';
+import type { Clock } from '../../shared/clock.js';
+import type { GatewayConfig } from '../config.js';
 import { endingReason } from '../connect-auth.js';
 import { ApiError } from '../errors.js';
 import { podEndpoint } from '../pod-client.js';
@@ -23,8 +25,13 @@ export interface StoredUpload {
 export async function receiveUpload(
   req: Request,
   session: BrowserSession,
-  opts: { sessionKey: string; maxBytes: number; now: number },
+  deps: { config: Pick<GatewayConfig, 'sessionKey' | 'uploadMaxBytes'>; clock: Clock },
 ): Promise<StoredUpload> {
+  const opts = {
+    sessionKey: deps.config.sessionKey,
+    maxBytes: deps.config.uploadMaxBytes,
+    now: deps.clock.now(),
+  };
   const name = session.metadata.name ?? '';
   const ending = endingReason(name, session, opts.now);
   if (ending) throw new ApiError('SESSION_ENDED', `uploads: ${ending}`);

@@ -118,21 +118,16 @@ export function browserbaseRoutes(deps: RouteDeps): Router {
     res.status(200).json(debug);
   });
 
-  // Browserbase's own sample polls this after browser.close(), so it answers for ended sessions alike; a session
-  // without downloads gets an empty zip, never a 204 (the SDK turns that into null).
   r.post('/v1/sessions/:id/uploads', async (req: IdRequest, res: Response) => {
-    const session = await deps.sessions.owned(projectOf(res), req.params.id);
-    const stored = await receiveUpload(req, session, {
-      sessionKey: deps.config.sessionKey,
-      maxBytes: deps.config.uploadMaxBytes,
-      now: deps.clock.now(),
-    });
+    const stored = await receiveUpload(req, await deps.sessions.owned(projectOf(res), req.params.id), deps);
     // Browserbase documents where it lands: /tmp/.uploads/<name> in the browser's file system.
     res.status(200).json({
       message: `File uploaded successfully to ${BROWSER_UPLOAD_PATHS.browserbase}/${stored.fileName} (${stored.bytes} bytes)`,
     });
   });
 
+  // Browserbase's own sample polls this after browser.close(), so it answers for ended sessions alike; a session
+  // without downloads gets an empty zip, never a 204 (the SDK turns that into null).
   r.get('/v1/sessions/:id/downloads', async (req: IdRequest, res: Response) => {
     const session = await deps.sessions.owned(projectOf(res), req.params.id);
     await sendSessionDownloads(res, deps.artifacts, session);

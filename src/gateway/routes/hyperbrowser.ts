@@ -66,12 +66,7 @@ export function hyperbrowserRoutes(deps: RouteDeps): Router {
   });
 
   r.post('/api/session/:id/uploads', async (req: IdRequest, res: Response) => {
-    const session = await deps.sessions.owned(projectOf(res), req.params.id);
-    const stored = await receiveUpload(req, session, {
-      sessionKey: deps.config.sessionKey,
-      maxBytes: deps.config.uploadMaxBytes,
-      now: deps.clock.now(),
-    });
+    const stored = await receiveUpload(req, await deps.sessions.owned(projectOf(res), req.params.id), deps);
     const filePath = `${BROWSER_UPLOAD_PATHS.hyperbrowser}/${stored.fileName}`;
     res.status(200).json({ message: `File uploaded to ${filePath}`, filePath, fileName: stored.fileName });
   });

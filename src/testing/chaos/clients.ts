@@ -76,20 +76,32 @@ export async function runClients(
     for (const [i, holdMs] of plan.connectionsMs.entries()) {
       // Which part of the connection a hang is in: the upgrade, the page, or the close.
       let phase = 'connectOverCDP';
-      // For a hang: whether the gateway closed this connection meanwhile (then the client missed it) or not
-      // (then nothing told it the session ended).
+      // The server closing the connection is an answer (the gateway closes it with 4410 and the reason when the
+      // session ends). Playwright 1.65's newPage never settles when the connection closes while it initializes
+      // the new page (a few page-session messages after Target.createTarget's answer; reproduced against a
+      // plain proxy in front of Chromium, no browserfleet involved), though its 'disconnected' fires: so every
+      // step also ends on that event. A hang with the connection still open stays a hang.
       const began = Date.now();
       let disconnectedAfterMs: number | undefined;
       const connected = await step(opts.stepDeadlineMs, async () => {
         const browser = await chromium.connectOverCDP(session.connectUrl, { timeout: 15_000 });
-        browser.on('disconnected', () => {
-          disconnectedAfterMs ??= Date.now() - began;
-        });
+        const closedByServer = new Promise<never>((_, reject) =>
+          browser.on('disconnected', () => {
+            disconnectedAfterMs ??= Date.now() - began;
+            reject(
+              new Error(`the connection was closed during ${phase} (the session ended or its browser went)`),
+            );
+          }),
+        );
+        closedByServer.catch(() => undefined);
         try {
           phase = 'newPage';
-          const page = await (browser.contexts()[0] ?? (await browser.newContext())).newPage();
+          const page = await Promise.race([
+            (browser.contexts()[0] ?? (await browser.newContext())).newPage(),
+            closedByServer,
+          ]);
           phase = 'goto';
-          await page.goto('about:blank');
+          await Promise.race([page.goto('about:blank'), closedByServer]);
           phase = 'hold';
           await new Promise((r) => setTimeout(r, holdMs));
         } finally {
