@@ -150,7 +150,7 @@ export interface BrowserSessionStatus {
   artifacts?: {
     /** Collecting while the session runs (the counts say what is stored so far); at the end Stored (everything), Incomplete (something was not stored: the reason and message say what) or Failed (the object store refused or did not answer). */
     state: 'Collecting' | 'Stored' | 'Incomplete' | 'Failed';
-    /** Why it is Incomplete or Failed: DownloadsCutOff, FlushTimeout, PodGone, SidecarUnreachable, or the store's Unreachable, AccessDenied, NoSuchBucket, Failed. */
+    /** Why it is Incomplete or Failed: DownloadsCutOff, FlushTimeout, PodGone, SidecarUnreachable, CopyFailed, or the store's Unreachable, AccessDenied, NoSuchBucket, Failed. */
     reason?: string;
     /** The detail: what was not stored, and why. */
     message?: string;

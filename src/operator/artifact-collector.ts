@@ -32,6 +32,8 @@ import { canonicalJson } from './status-patch.js';
 
 /** The single writer of `status.artifacts` (ADR 0012). */
 export const ARTIFACTS_FIELD_MANAGER = 'browserfleet-artifacts';
+/** The owner of the artifacts finalizer entry in metadata.finalizers. */
+const FINALIZER_FIELD_MANAGER = 'browserfleet-artifacts-finalizer';
 
 /** A failed copy while the session runs is tried again after this long (the sidecar keeps the files). */
 const RETRY_MS = 5000;
@@ -178,9 +180,9 @@ export class ArtifactCollector {
       stored = (await this.storedNow(scope)).stored;
       for (const d of manifest.downloads) {
         if (d.state !== 'complete' || stored.get(d.name) === d.bytes) continue;
+        await this.holdForDeletion(session);
         const file = await sidecar(`/artifacts/v1/files/downloads/${encodeURIComponent(d.name)}`);
         if (!file.body) throw new SidecarError(`the sidecar sent no body for ${d.name}`);
-        await this.holdForDeletion(session);
         const body = Readable.fromWeb(file.body as unknown as WebReadableStream<Uint8Array>);
         await this.o.store.put(scope, 'downloads', d.name, body, d.bytes, 'application/octet-stream');
         stored.set(d.name, d.bytes);
@@ -193,37 +195,40 @@ export class ArtifactCollector {
 
   /**
    * Puts the finalizer on before the session's first artifact is stored, so that deleting the session deletes
-   * its artifacts too (sessions that never store one never get it). Written against the version read.
+   * its artifacts too (sessions that never store one never get it). Server-side apply of that one entry:
+   * finalizers are a set, so the entry is this manager's and no other writer's finalizer is touched, and no
+   * resourceVersion is needed (a session whose status just changed would make a guarded write conflict).
    */
   private async holdForDeletion(session: BrowserSession): Promise<void> {
-    const finalizers = session.metadata.finalizers ?? [];
-    if (finalizers.includes(FINALIZER_ARTIFACTS)) return;
-    const { name, namespace, resourceVersion } = session.metadata;
-    const written = await this.o.client.mergePatch<BrowserSession>(
-      paths.session(namespace ?? '', name ?? ''),
-      {
-        metadata: { resourceVersion, finalizers: [...finalizers, FINALIZER_ARTIFACTS] },
-      },
-    );
+    if (session.metadata.finalizers?.includes(FINALIZER_ARTIFACTS)) return;
+    const written = await this.applyFinalizer(session, [FINALIZER_ARTIFACTS]);
     session.metadata.finalizers = written.metadata.finalizers;
-    session.metadata.resourceVersion = written.metadata.resourceVersion;
   }
 
   /** The session is being deleted: its artifacts go first, then the finalizer. A store outage retries with backoff. */
   private async deleteArtifacts(session: BrowserSession, scope: SessionScope): Promise<void> {
     const count = await this.o.store.deleteSession(scope);
-    const { name, namespace, resourceVersion } = session.metadata;
+    const { name, namespace } = session.metadata;
     try {
-      await this.o.client.mergePatch(paths.session(namespace ?? '', name ?? ''), {
-        metadata: {
-          resourceVersion,
-          finalizers: (session.metadata.finalizers ?? []).filter((f) => f !== FINALIZER_ARTIFACTS),
-        },
-      });
+      // Applying without the entry gives it up; no other manager owns it, so it goes.
+      await this.applyFinalizer(session, []);
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
     this.o.log.info('session artifacts deleted with the session', { session: `${namespace}/${name}`, count });
+  }
+
+  private applyFinalizer(session: BrowserSession, finalizers: string[]): Promise<BrowserSession> {
+    const { name, namespace } = session.metadata;
+    return this.o.client.apply<BrowserSession>(
+      paths.session(namespace ?? '', name ?? ''),
+      {
+        apiVersion: API_VERSION,
+        kind: 'BrowserSession',
+        metadata: { name, namespace, ...(finalizers.length > 0 ? { finalizers } : {}) },
+      },
+      FINALIZER_FIELD_MANAGER,
+    );
   }
 
   private async storedNow(scope: SessionScope): Promise<{ stored: Map<string, number> }> {
@@ -240,7 +245,8 @@ export class ArtifactCollector {
     if (err instanceof ArtifactStoreError)
       return { reason: err.reason, message: `the artifact store: ${err.message}` };
     if (err instanceof SidecarError) return { reason: 'SidecarUnreachable', message: err.message };
-    return { reason: 'Failed', message: describe(err) };
+    // Anything else (the API server refusing the finalizer, say) is not the store's failure.
+    return { reason: 'CopyFailed', message: describe(err) };
   }
 
   /** Server-side apply of `status.artifacts` under its own field manager; only when something but the time changed. */

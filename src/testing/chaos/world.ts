@@ -168,11 +168,25 @@ export async function startChaosWorld(opts: {
         '--timeout=300s',
       ]);
     const gatewayUrl = `http://${GATEWAY_IP}`;
+    // What the last try got, and whether kube-proxy had written the Service's rules, for a timeout's message
+    // (seen once in CI: both replicas Ready and listening, the cluster IP not answering for two minutes).
+    let lastSeen = 'nothing yet';
     await waitFor('the gateway at its cluster IP', 120_000, async () => {
       const r = await fetch(`${gatewayUrl}/v1/sessions`, { signal: AbortSignal.timeout(2000) }).catch(
-        () => undefined,
+        (err: unknown) => {
+          const e = err as { message?: string; cause?: { code?: string } };
+          lastSeen = `${e.message ?? String(err)}${e.cause?.code ? ` (${e.cause.code})` : ''}`;
+          return undefined;
+        },
       );
+      if (r) lastSeen = `HTTP ${r.status}`;
       return r?.status === 401;
+    }).catch(async (err: unknown) => {
+      const nat = await run('iptables-save', ['-t', 'nat']).then(
+        (o) => o.stdout.split('\n').filter((l) => l.includes(GATEWAY_IP)).length,
+        () => -1,
+      );
+      throw new Error(`${(err as Error).message}: last try ${lastSeen}; ${nat} nat rules name ${GATEWAY_IP}`);
     });
     const secret = await client.get<{ data: Record<string, string> }>(
       paths.secret(P, `${fullname}-${project}-api-key`),
