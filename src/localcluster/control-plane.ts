@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import net from 'node:net';
@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { formatCidr, intToIp, parseCidr } from '../shared/cidr.js';
-import { alive, readText } from './owned-processes.js';
+import { reapStaleDirs } from './owned-processes.js';
 import { createClientCert, createPki, type Pki } from './pki.js';
 import { tool } from './tools.js';
 
@@ -58,7 +58,7 @@ const DIR_PREFIX = 'browserfleet-cp-';
  * the next start.
  */
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
-  reapStaleDirs();
+  reapStaleDirs(DIR_PREFIX);
   const started = Date.now();
   const phases: Record<string, number> = {};
   phaseLog = (name) => {
@@ -357,21 +357,4 @@ export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]
   const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return ports;
-}
-
-/** Removes state directories whose owner process is gone, killing anything they recorded as still running. */
-function reapStaleDirs(): void {
-  const tmp = os.tmpdir();
-  for (const entry of readdirSync(tmp)) {
-    if (!entry.startsWith(DIR_PREFIX)) continue;
-    const dir = path.join(tmp, entry);
-    const owner = Number(readText(path.join(dir, 'owner.pid')));
-    if (owner && alive(owner)) continue;
-    for (const f of existsSync(dir) ? readdirSync(dir) : []) {
-      if (!f.endsWith('.pid') || f === 'owner.pid') continue;
-      const pid = Number(readText(path.join(dir, f)));
-      if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
-    }
-    rmSync(dir, { recursive: true, force: true });
-  }
 }

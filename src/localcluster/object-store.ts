@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, readFileSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import type { S3StoreConfig } from '../shared/artifacts/config.js';
 import { freePorts } from './control-plane.js';
-import { alive, readText } from './owned-processes.js';
+import { readText, reapStaleDirs } from './owned-processes.js';
 import { tool } from './tools.js';
 
 export interface ObjectStoreOptions {
@@ -61,7 +61,7 @@ const PROBE_KEY = '.browserfleet-ready';
  * what it recorded as running killed) on the next start.
  */
 export async function startObjectStore(opts: ObjectStoreOptions = {}): Promise<ObjectStore> {
-  reapStaleDirs();
+  reapStaleDirs(DIR_PREFIX, removeGrpcSockets);
   const started = Date.now();
   const host = opts.host ?? '127.0.0.1';
   const bucket = opts.bucket ?? 'browserfleet-artifacts';
@@ -302,24 +302,12 @@ function tail(file: string | undefined, lines = 30): string {
   }
 }
 
-/** Removes state directories whose owner process is gone, killing the weed they recorded as still running. */
-function reapStaleDirs(): void {
-  const tmp = os.tmpdir();
-  for (const entry of readdirSync(tmp)) {
-    if (!entry.startsWith(DIR_PREFIX)) continue;
-    const dir = path.join(tmp, entry);
-    const owner = Number(readText(path.join(dir, 'owner.pid')));
-    if (owner && alive(owner)) continue;
-    // No owner yet: another start is between creating the directory and writing its pid.
-    if (!owner && Date.now() - (statSync(dir, { throwIfNoEntry: false })?.mtimeMs ?? 0) < 60_000) continue;
-    const pid = Number(readText(path.join(dir, 'weed.pid')));
-    if (pid && alive(pid)) process.kill(pid, 'SIGKILL');
-    try {
-      for (const socket of grpcSockets(JSON.parse(readText(path.join(dir, 'ports.json'))) as number[]))
-        rmSync(socket, { force: true });
-    } catch {
-      // no ports recorded: weed never started
-    }
-    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+/** The gRPC sockets a dead weed left in /tmp, named by the ports its directory recorded. */
+function removeGrpcSockets(dir: string): void {
+  try {
+    for (const socket of grpcSockets(JSON.parse(readText(path.join(dir, 'ports.json'))) as number[]))
+      rmSync(socket, { force: true });
+  } catch {
+    // no ports recorded: weed never started
   }
 }

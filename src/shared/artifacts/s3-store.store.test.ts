@@ -1,23 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ObjectStore, startObjectStore } from '../../localcluster/object-store.js';
+import { describe, expect, it } from 'vitest';
+import { useObjectStore } from '../../testing/object-store.js';
 import { createS3ArtifactStore } from './s3-store.js';
-import { type ArtifactStore, ArtifactStoreError } from './store.js';
+import { ArtifactStoreError } from './store.js';
 
 /** The S3 backend against a real SeaweedFS on loopback (src/localcluster/object-store.ts). */
 
-let server: ObjectStore;
-let store: ArtifactStore;
-beforeAll(async () => {
-  server = await startObjectStore();
-  store = createS3ArtifactStore(server.s3);
-}, 120_000);
-afterAll(async () => {
-  store?.close();
-  await server?.stop();
-});
+const world = useObjectStore();
 
 const a = { project: 'default', session: 'session-a' };
 const b = { project: 'default', session: 'session-b' };
@@ -37,70 +28,70 @@ describe('S3 artifact store (SeaweedFS)', () => {
   it('stores a buffer and a stream and gives back exactly their bytes, listed per session', async () => {
     const small = Buffer.from('hello, artifact\n');
     const big = randomBytes(3 * 1024 * 1024 + 17);
-    await store.put(a, 'downloads', 'hello.txt', small, small.length, 'text/plain');
-    await store.put(
+    await world.store.put(a, 'downloads', 'hello.txt', small, small.length, 'text/plain');
+    await world.store.put(
       a,
       'downloads',
       'big file.bin',
       Readable.from([big.subarray(0, 1000), big.subarray(1000)]),
       big.length,
     );
-    await store.put(a, 'logs', 'cdp-000001.jsonl', Buffer.from('{}\n'), 3);
-    await store.put(b, 'downloads', 'hello.txt', Buffer.from('other'), 5);
+    await world.store.put(a, 'logs', 'cdp-000001.jsonl', Buffer.from('{}\n'), 3);
+    await world.store.put(b, 'downloads', 'hello.txt', Buffer.from('other'), 5);
 
-    const opened = await store.open(a, 'downloads', 'big file.bin');
+    const opened = await world.store.open(a, 'downloads', 'big file.bin');
     expect(opened?.bytes).toBe(big.length);
     expect(sha(await buffer(opened?.body ?? Readable.from([])))).toBe(sha(big));
-    const hello = await store.open(a, 'downloads', 'hello.txt');
+    const hello = await world.store.open(a, 'downloads', 'hello.txt');
     expect((await buffer(hello?.body ?? Readable.from([]))).toString()).toBe('hello, artifact\n');
 
-    const listed = await store.list(a);
+    const listed = await world.store.list(a);
     expect(listed.map((o) => [o.kind, o.name, o.bytes])).toEqual([
       ['downloads', 'big file.bin', big.length],
       ['downloads', 'hello.txt', small.length],
       ['logs', 'cdp-000001.jsonl', 3],
     ]);
-    expect((await store.list(a, 'logs')).map((o) => o.name)).toEqual(['cdp-000001.jsonl']);
-    expect((await store.list(b)).map((o) => [o.name, o.bytes])).toEqual([['hello.txt', 5]]);
+    expect((await world.store.list(a, 'logs')).map((o) => o.name)).toEqual(['cdp-000001.jsonl']);
+    expect((await world.store.list(b)).map((o) => [o.name, o.bytes])).toEqual([['hello.txt', 5]]);
     for (const o of listed) expect(o.modifiedAt.getTime()).toBeGreaterThan(Date.parse('2020-01-01'));
   });
 
   it('answers undefined for an artifact the session does not have, and an empty list for a new session', async () => {
-    expect(await store.open(a, 'downloads', 'never-stored')).toBeUndefined();
-    expect(await store.list({ project: 'default', session: 'never-used' })).toEqual([]);
+    expect(await world.store.open(a, 'downloads', 'never-stored')).toBeUndefined();
+    expect(await world.store.list({ project: 'default', session: 'never-used' })).toEqual([]);
   });
 
   it('replaces an artifact of the same name', async () => {
     const s = { project: 'default', session: 'replace' };
-    await store.put(s, 'downloads', 'x', Buffer.from('first'), 5);
-    await store.put(s, 'downloads', 'x', Buffer.from('second!'), 7);
-    const got = await store.open(s, 'downloads', 'x');
+    await world.store.put(s, 'downloads', 'x', Buffer.from('first'), 5);
+    await world.store.put(s, 'downloads', 'x', Buffer.from('second!'), 7);
+    const got = await world.store.open(s, 'downloads', 'x');
     expect((await buffer(got?.body ?? Readable.from([]))).toString()).toBe('second!');
-    expect((await store.list(s)).length).toBe(1);
+    expect((await world.store.list(s)).length).toBe(1);
   });
 
   it('refuses a stream shorter than the length it was declared with, and stores nothing for it', async () => {
     const s = { project: 'default', session: 'short-stream' };
     await expect(
-      store.put(s, 'downloads', 'short', Readable.from([Buffer.from('only ten b')]), 20),
+      world.store.put(s, 'downloads', 'short', Readable.from([Buffer.from('only ten b')]), 20),
     ).rejects.toThrow();
-    expect(await store.list(s)).toEqual([]);
+    expect(await world.store.list(s)).toEqual([]);
   });
 
   it('deletes one session and nothing else, and deleting again finds nothing', async () => {
     const s = { project: 'default', session: 'to-delete' };
-    for (let i = 0; i < 5; i++) await store.put(s, 'downloads', `f${i}`, Buffer.from(String(i)), 1);
-    await store.put(s, 'logs', 'cdp.jsonl', Buffer.from('{}'), 2);
-    expect(await store.deleteSession(s)).toBe(6);
-    expect(await store.list(s)).toEqual([]);
-    expect(await store.deleteSession(s)).toBe(0);
-    expect((await store.list(b)).length).toBe(1);
+    for (let i = 0; i < 5; i++) await world.store.put(s, 'downloads', `f${i}`, Buffer.from(String(i)), 1);
+    await world.store.put(s, 'logs', 'cdp.jsonl', Buffer.from('{}'), 2);
+    expect(await world.store.deleteSession(s)).toBe(6);
+    expect(await world.store.list(s)).toEqual([]);
+    expect(await world.store.deleteSession(s)).toBe(0);
+    expect((await world.store.list(b)).length).toBe(1);
   });
 
   it('checks the bucket, and names what is wrong: a missing bucket, refused credentials', async () => {
-    await store.check();
-    const noBucket = createS3ArtifactStore({ ...server.s3, bucket: 'no-such-bucket' });
-    const wrongKey = createS3ArtifactStore({ ...server.s3, secretAccessKey: 'not-the-secret' });
+    await world.store.check();
+    const noBucket = createS3ArtifactStore({ ...world.server.s3, bucket: 'no-such-bucket' });
+    const wrongKey = createS3ArtifactStore({ ...world.server.s3, secretAccessKey: 'not-the-secret' });
     try {
       const missing = await rejection(noBucket.check());
       expect(missing.reason).toBe('NoSuchBucket');
@@ -117,23 +108,23 @@ describe('S3 artifact store (SeaweedFS)', () => {
 
   it('says the store is unreachable while it is down, and works again once it is back', async () => {
     const s = { project: 'default', session: 'outage' };
-    await store.put(s, 'downloads', 'before', Buffer.from('kept'), 4);
-    const quick = createS3ArtifactStore({ ...server.s3, maxAttempts: 1, stallTimeoutMs: 1000 });
+    await world.store.put(s, 'downloads', 'before', Buffer.from('kept'), 4);
+    const quick = createS3ArtifactStore({ ...world.server.s3, maxAttempts: 1, stallTimeoutMs: 1000 });
     try {
-      await server.interrupt();
+      await world.server.interrupt();
       const down = await rejection(quick.put(s, 'downloads', 'during', Buffer.from('x'), 1));
       expect(down.reason).toBe('Unreachable');
       expect(down.message).toContain(
-        `storing downloads/during in s3 bucket ${server.bucket} at ${server.endpoint}`,
+        `storing downloads/during in s3 bucket ${world.server.bucket} at ${world.server.endpoint}`,
       );
       expect((await rejection(quick.check())).reason).toBe('Unreachable');
       expect((await rejection(quick.open(s, 'downloads', 'before'))).reason).toBe('Unreachable');
     } finally {
-      await server.resume();
+      await world.server.resume();
       quick.close();
     }
-    const kept = await store.open(s, 'downloads', 'before');
+    const kept = await world.store.open(s, 'downloads', 'before');
     expect((await buffer(kept?.body ?? Readable.from([]))).toString()).toBe('kept');
-    expect((await store.list(s)).map((o) => o.name)).toEqual(['before']);
+    expect((await world.store.list(s)).map((o) => o.name)).toEqual(['before']);
   });
 });
