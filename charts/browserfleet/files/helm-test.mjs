@@ -5,12 +5,27 @@ const base = process.env.GATEWAY_URL;
 const headers = { 'content-type': 'application/json', 'x-bb-api-key': process.env.API_KEY ?? '' };
 const deadline = Date.now() + Number(process.env.TIMEOUT_SECONDS ?? 180) * 1000;
 
+// A request that got no answer at all (a reset or refused connection: a reused keep-alive socket the server
+// had just closed, a replica going away) is tried again, a few times, except the create, which is not
+// idempotent; the error names its cause either way.
 async function call(method, path, body) {
-  const res = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+  const retriable = !(method === 'POST' && path === '/v1/sessions');
+  let res;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      res = await fetch(`${base}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      break;
+    } catch (err) {
+      const why = `${method} ${path}: ${err.message}${err.cause ? ` (${err.cause.code ?? err.cause.message})` : ''}`;
+      if (!retriable || attempt >= 5) throw new Error(why);
+      console.log(`${why}; trying again`);
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: HTTP ${res.status} ${text}`);
   return JSON.parse(text);
