@@ -18,7 +18,8 @@ export default defineConfig({
   test: {
     // Cluster tests share one API server; each file uses its own namespaces. Two cores: two files at a time.
     maxWorkers: 2,
-    reporters: ['default'],
+    // The digest last: CI keeps the tail of the log, and it says which tests failed and why.
+    reporters: ['default', './src/testing/failure-digest-reporter.ts'],
     projects: [
       {
         test: {

@@ -129,6 +129,7 @@ function lifecycle(): void {
       );
     const logs = async (component: string) =>
       shown(['logs', '-n', R, '-l', `app.kubernetes.io/component=${component}`, '--tail=40', '--prefix']);
+    task.meta.diagnosis = await briefly();
     console.log(
       [
         `--- ${task.name} failed; the cluster then:`,
@@ -140,6 +141,59 @@ function lifecycle(): void {
       ].join('\n'),
     );
   });
+
+  /**
+   * What the failure digest prints last (CI keeps the tail of the log): the release's pods, whether the gateway
+   * answers here, the helm test's own words, and the last warnings of the gateway, operator and events.
+   */
+  const briefly = async (): Promise<string> => {
+    const out = async (args: string[]) =>
+      kubectl(args).then(
+        (r) => r.stdout.trim(),
+        (err: unknown) => `(kubectl ${args[0]} failed: ${String(err).slice(0, 120)})`,
+      );
+    const gateway = await fetch(`${publicUrl}/v1/sessions`, { signal: AbortSignal.timeout(3000) }).then(
+      (r) => `HTTP ${r.status}`,
+      (err: unknown) => `${String(err)} (${String((err as { cause?: { code?: string } }).cause?.code)})`,
+    );
+    const warnings = async (component: string) =>
+      (
+        await out([
+          'logs',
+          '-n',
+          R,
+          '-l',
+          `app.kubernetes.io/component=${component}`,
+          '--tail=200',
+          '--prefix',
+        ])
+      )
+        .split('\n')
+        .filter((l) => /"level":(4|5)\d/.test(l))
+        .slice(-3)
+        .map((l) => `${component}: ${l.slice(0, 300)}`);
+    return [
+      `pods: ${(await out(['get', 'pods', '-n', R, '--no-headers', '-o', 'custom-columns=N:.metadata.name,READY:.status.containerStatuses[*].ready,RESTARTS:.status.containerStatuses[*].restartCount,IP:.status.podIP'])).replace(/\s*\n\s*/g, '; ')}`,
+      `gateway at ${publicUrl}: ${gateway}`,
+      `helm test log: ${(await out(['logs', '-n', P, `${fullname}-test-session`, '--tail=6'])).replace(/\n/g, ' | ')}`,
+      ...(await warnings('gateway')),
+      ...(await warnings('operator')),
+      ...(
+        await out([
+          'get',
+          'events',
+          '-A',
+          '--field-selector',
+          'type=Warning',
+          '--sort-by=.lastTimestamp',
+          '--no-headers',
+        ])
+      )
+        .split('\n')
+        .slice(-4)
+        .map((l) => `event: ${l.replace(/\s+/g, ' ').slice(0, 240)}`),
+    ].join('\n');
+  };
 
   afterAll(async () => {
     await helm(['uninstall', release, '--namespace', R, '--wait']);
