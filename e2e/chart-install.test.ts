@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import path from 'node:path';
 import Browserbase from '@browserbasehq/sdk';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -172,7 +173,10 @@ function lifecycle(): void {
         .filter((l) => /"level":(4|5)\d/.test(l))
         .slice(-3)
         .map((l) => `${component}: ${l.slice(0, 300)}`);
+    const limits = readFileSync('/proc/self/limits', 'utf8').match(/Max open files\s+(\d+)/)?.[1];
+    const proxies = Object.keys(process.env).filter((k) => /_proxy$/i.test(k));
     return [
+      `here: ${cpus().length} cpus, open files ${limits}, proxy variables [${proxies.join(' ')}], cwd ${process.cwd()}`,
       `pods: ${(await out(['get', 'pods', '-n', R, '--no-headers', '-o', 'custom-columns=N:.metadata.name,READY:.status.containerStatuses[*].ready,RESTARTS:.status.containerStatuses[*].restartCount,IP:.status.podIP'])).replace(/\s*\n\s*/g, '; ')}`,
       `gateway at ${publicUrl}: ${gateway}`,
       `helm test log: ${(await out(['logs', '-n', P, `${fullname}-test-session`, '--tail=6'])).replace(/\n/g, ' | ')}`,

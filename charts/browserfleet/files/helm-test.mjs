@@ -16,6 +16,8 @@ async function call(method, path, body) {
       res = await fetch(`${base}${path}`, {
         method,
         headers,
+        // An answer that never comes is a failure that says so, not a hang until helm's own timeout.
+        signal: AbortSignal.timeout(30_000),
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
       break;
