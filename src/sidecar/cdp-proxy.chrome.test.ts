@@ -1,12 +1,10 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { chromium as playwright } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type LaunchedChromium, launchChromium } from '../testing/chromium.js';
 import { type PageServer, servePage } from '../testing/page-server.js';
 import { type ReportReceiver, startReportReceiver } from '../testing/report-receiver.js';
+import { testSidecarConfig } from '../testing/sidecar-config.js';
 import { waitFor } from '../testing/wait.js';
 import type { SidecarConfig } from './config.js';
 import { createSidecar, type Sidecar } from './sidecar.js';
@@ -27,20 +25,9 @@ interface Started {
 }
 
 async function startSidecar(overrides: Partial<SidecarConfig> = {}): Promise<Started> {
-  const sidecar = createSidecar({
-    host: '127.0.0.1',
-    listenPort: 0,
-    metricsPort: 0,
-    chromeUrl: new URL(chrome.httpUrl),
-    session,
-    sessionToken: token,
-    reportUrl: '',
-    downloadDir: mkdtempSync(path.join(tmpdir(), 'bf-downloads-')),
-    uploadDir: mkdtempSync(path.join(tmpdir(), 'bf-uploads-')),
-    reportIntervalMs: 3_600_000,
-    clientPingIntervalMs: 20_000,
-    ...overrides,
-  });
+  const sidecar = createSidecar(
+    testSidecarConfig({ chromeUrl: new URL(chrome.httpUrl), session, sessionToken: token }, overrides),
+  );
   sidecars.push(sidecar);
   const { port, metricsPort } = await sidecar.listen();
   await waitFor("the sidecar's own CDP connection", () => sidecar.state.snapshot().chromeReachable);
@@ -349,6 +336,55 @@ describe('CDP proxy with a real Chromium', { timeout: 60_000 }, () => {
   });
 });
 
+describe('the session’s CDP log', { timeout: 60_000 }, () => {
+  interface LogAnswer {
+    recorded: boolean;
+    dropped: number;
+    entries: {
+      method: string;
+      pageId: number;
+      sessionId: string;
+      frameId?: string;
+      request: { params: Record<string, unknown> };
+      response?: { result: Record<string, unknown> };
+    }[];
+  }
+  const logOf = async (s: Started) =>
+    (await (
+      await fetch(`${s.base}/artifacts/v1/logs`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as LogAnswer;
+
+  it('records what Playwright sent and Chrome answered: the navigation with its URL, frame and page; never the token', async () => {
+    const s = await startSidecar();
+    const browser = await playwright.connectOverCDP(`${s.ws}/devtools/browser?token=${token}`);
+    const tab = await (browser.contexts()[0] ?? (await browser.newContext())).newPage();
+    await tab.goto(`${page.url}?visit=logged`);
+    await tab.evaluate('1 + 1');
+    await browser.close();
+    const log = await logOf(s);
+    expect(log.recorded).toBe(true);
+    const navigate = log.entries.find((e) => e.method === 'Page.navigate');
+    expect(navigate?.request.params['url']).toBe(`${page.url}?visit=logged`);
+    expect(navigate?.pageId).toBeGreaterThan(0);
+    expect(navigate?.sessionId).not.toBe('');
+    expect(navigate?.frameId).toBe(navigate?.response?.result['frameId']);
+    expect(
+      log.entries.some((e) => e.method === 'Runtime.callFunctionOn' || e.method === 'Runtime.evaluate'),
+    ).toBe(true);
+    expect(JSON.stringify(log)).not.toContain(token);
+    // Unauthenticated, nothing.
+    expect((await fetch(`${s.base}/artifacts/v1/logs`)).status).toBe(401);
+  });
+
+  it('with the log off (logSession: false) records nothing, and says so', async () => {
+    const s = await startSidecar({ cdpLog: false });
+    const ws = await openSocket(`${s.ws}/devtools/browser?token=${token}`);
+    await call(ws, 1, 'Browser.getVersion');
+    ws.close();
+    expect(await logOf(s)).toEqual({ recorded: false, entries: [], dropped: 0, bytes: 0 });
+  });
+});
+
 describe('sidecar edge cases', { timeout: 60_000 }, () => {
   it('makes keepAlive=true sticky, and carries it through /json/version', async () => {
     const { sidecar, base } = await startSidecar();
@@ -387,19 +423,7 @@ describe('sidecar edge cases', { timeout: 60_000 }, () => {
     const dead = await launchChromium();
     const deadUrl = new URL(dead.httpUrl);
     await dead.close();
-    const sidecar = createSidecar({
-      host: '127.0.0.1',
-      listenPort: 0,
-      metricsPort: 0,
-      chromeUrl: deadUrl,
-      session,
-      sessionToken: token,
-      reportUrl: '',
-      downloadDir: mkdtempSync(path.join(tmpdir(), 'bf-downloads-')),
-      uploadDir: mkdtempSync(path.join(tmpdir(), 'bf-uploads-')),
-      reportIntervalMs: 3_600_000,
-      clientPingIntervalMs: 20_000,
-    });
+    const sidecar = createSidecar(testSidecarConfig({ chromeUrl: deadUrl, session, sessionToken: token }));
     sidecars.push(sidecar);
     const { port, metricsPort } = await sidecar.listen();
     expect((await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).status).toBe(503);

@@ -7,6 +7,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { ArtifactKeyError, checkArtifactName } from '../shared/artifacts/keys.js';
 import { type Direction, pipeWebSockets } from '../shared/ws/ws-pipe.js';
 import { authenticate, redactToken } from './auth.js';
+import type { CdpLog, CdpLogTap } from './cdp-log/recorder.js';
 import { browserEndpointPath, chromeWebSocketUrl, readBody, requestChrome } from './chrome-http.js';
 import type { ConnectionLevel, ConnectionState } from './connection-state.js';
 import { type ClientEndpoint, rewriteDevtoolsUrls } from './devtools-urls.js';
@@ -24,6 +25,8 @@ export interface CdpProxyDeps {
   metrics: SidecarMetrics;
   clientPingIntervalMs: number;
   capture: DownloadCapture;
+  /** The session's CDP log; undefined when it is off. */
+  cdpLog: CdpLog | undefined;
   /** Where uploaded files go (the pod's uploads volume, which Chrome mounts read-only). */
   uploadDir: string;
 }
@@ -214,6 +217,18 @@ function downloadInterceptor(
   };
 }
 
+/** The CDP log sees each message as the client sent it or Chrome answered, before the download rewrite. */
+function observed(
+  tap: CdpLogTap | undefined,
+  intercept: (direction: Direction, data: Buffer, isBinary: boolean) => Buffer | null | undefined,
+): (direction: Direction, data: Buffer, isBinary: boolean) => Buffer | null | undefined {
+  if (!tap) return intercept;
+  return (direction, data, isBinary) => {
+    tap.observe(direction, data, isBinary);
+    return intercept(direction, data, isBinary);
+  };
+}
+
 const UNAUTHORIZED = { error: 'unauthorized', message: 'missing or invalid session token' };
 const METHOD_NOT_ALLOWED = { error: 'method_not_allowed', message: 'method not allowed here' };
 const NOT_FOUND = { error: 'not_found', message: 'no such DevTools endpoint' };
@@ -351,6 +366,11 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
       if (method !== 'GET') return sendJson(res, 405, METHOD_NOT_ALLOWED, { allow: 'GET' });
       return sendJson(res, 200, capture.manifest());
     }
+    if (path === '/artifacts/v1/logs') {
+      if (method !== 'GET') return sendJson(res, 405, METHOD_NOT_ALLOWED, { allow: 'GET' });
+      const log = deps.cdpLog?.list();
+      return sendJson(res, 200, { recorded: log !== undefined, entries: [], dropped: 0, bytes: 0, ...log });
+    }
     if (path === '/artifacts/v1/seal') {
       if (method !== 'POST') return sendJson(res, 405, METHOD_NOT_ALLOWED, { allow: 'POST' });
       return sendJson(res, 200, await capture.seal(contexts));
@@ -432,7 +452,9 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
       state.clientConnected(route.level, keepAlive);
       metrics.connected(route.level);
       log.info('client connected', { path: logged, connection: route.level, keepAlive });
+      const tap = deps.cdpLog?.connection();
       client.once('close', (code) => {
+        tap?.close();
         clients.delete(client);
         state.clientDisconnected(route.level);
         // Chrome resets the default context's download behaviour when the connection that set it goes.
@@ -442,7 +464,10 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
       });
       void pipeWebSockets(client, upstream, {
         onMessage: metrics.relayed,
-        intercept: downloadInterceptor(capture, contexts, (text) => upstream.send(text)),
+        intercept: observed(
+          tap,
+          downloadInterceptor(capture, contexts, (text) => upstream.send(text)),
+        ),
       });
     });
     // ws answers a malformed handshake with 400 itself and never calls back; Chrome's side must not linger.

@@ -64,6 +64,8 @@ export const sidecarEnvSchema = z
       .trim()
       .refine((v) => v.startsWith('/'), 'must be an absolute path')
       .default('/var/run/browserfleet/uploads'),
+    /** `off`: the session's CDP log is not recorded (Browserbase's browserSettings.logSession: false). */
+    BF_CDP_LOG: z.enum(['on', 'off']).default('on'),
   })
   .transform((e) => ({
     /** Address the CDP proxy binds; 0.0.0.0 in a pod, 127.0.0.1 in tests. */
@@ -76,6 +78,7 @@ export const sidecarEnvSchema = z
     reportUrl: e.BF_REPORT_URL,
     downloadDir: e.BF_DOWNLOAD_DIR,
     uploadDir: e.BF_UPLOAD_DIR,
+    cdpLog: e.BF_CDP_LOG === 'on',
     reportIntervalMs: 10_000,
     /** Idle client legs get a ws ping this often, so intermediate proxies don't drop quiet sockets. */
     clientPingIntervalMs: 20_000,

@@ -1,8 +1,6 @@
-import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { testSidecarConfig } from '../testing/sidecar-config.js';
 import { createSidecar, type Sidecar } from './sidecar.js';
 
 const token = 'dGVzdC1zZXNzaW9uLXRva2VuLXZhbHVl';
@@ -29,19 +27,13 @@ describe('sidecar request targets', () => {
   });
 
   it("refuses '//?x' with 400, over HTTP and at the upgrade, and keeps serving", async () => {
-    sidecar = createSidecar({
-      host: '127.0.0.1',
-      listenPort: 0,
-      metricsPort: 0,
-      chromeUrl: new URL('http://127.0.0.1:9'),
-      session: { namespace: 'team-a', name: 'target-test', uid: '5b0e8f8a-2222-4000-8000-000000000002' },
-      sessionToken: token,
-      reportUrl: '',
-      downloadDir: mkdtempSync(path.join(tmpdir(), 'bf-downloads-')),
-      uploadDir: mkdtempSync(path.join(tmpdir(), 'bf-uploads-')),
-      reportIntervalMs: 3_600_000,
-      clientPingIntervalMs: 20_000,
-    });
+    sidecar = createSidecar(
+      testSidecarConfig({
+        chromeUrl: new URL('http://127.0.0.1:9'),
+        session: { namespace: 'team-a', name: 'target-test', uid: '5b0e8f8a-2222-4000-8000-000000000002' },
+        sessionToken: token,
+      }),
+    );
     const { port } = await sidecar.listen();
     expect(
       await statusLine(port, `GET //?token=${token} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),

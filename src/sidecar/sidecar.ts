@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { systemClock } from '../shared/clock.js';
+import { CdpLog } from './cdp-log/recorder.js';
 import { type CdpProxy, chromeAnswers, createCdpProxy } from './cdp-proxy.js';
 import type { SidecarConfig } from './config.js';
 import { ConnectionState } from './connection-state.js';
@@ -15,6 +16,8 @@ export interface Sidecar {
   /** Undefined when BF_REPORT_URL is empty. */
   reporter: Reporter | undefined;
   capture: DownloadCapture;
+  /** Undefined when the session's CDP log is off. */
+  cdpLog: CdpLog | undefined;
   /** Binds both ports (0 = any) and starts watching Chrome; resolves with the bound ports. */
   listen(): Promise<{ port: number; metricsPort: number }>;
   /** Closes listeners and client sockets, then sends the final report. */
@@ -63,6 +66,7 @@ export function createSidecar(config: SidecarConfig): Sidecar {
   const metricsServer = createMetricsServer(config, metrics);
   const capture = new DownloadCapture(config.chromeUrl, config.downloadDir, systemClock);
   capture.onChange(() => state.setArtifactsGeneration(capture.manifest().generation));
+  const cdpLog = config.cdpLog ? new CdpLog(systemClock, [config.sessionToken]) : undefined;
   let proxy: CdpProxy | undefined;
   let reporter: Reporter | undefined;
 
@@ -70,6 +74,7 @@ export function createSidecar(config: SidecarConfig): Sidecar {
     state,
     metrics,
     capture,
+    cdpLog,
     get reporter() {
       return reporter;
     },
@@ -82,6 +87,7 @@ export function createSidecar(config: SidecarConfig): Sidecar {
         metrics,
         clientPingIntervalMs: config.clientPingIntervalMs,
         capture,
+        cdpLog,
         uploadDir: config.uploadDir,
       });
       const port = await listenOn(proxy.server, config.listenPort, config.host);

@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { type Browser, chromium as playwright } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type LaunchedChromium, launchChromium } from '../../testing/chromium.js';
+import { testSidecarConfig } from '../../testing/sidecar-config.js';
 import { downloadBytes, type SiteServer, startSite } from '../../testing/site-server.js';
 import { waitFor } from '../../testing/wait.js';
 import { createSidecar, type Sidecar } from '../sidecar.js';
@@ -62,19 +60,13 @@ async function rawContextDownload(url: string): Promise<void> {
 
 beforeAll(async () => {
   [chrome, site] = await Promise.all([launchChromium(), startSite('127.0.0.1')]);
-  sidecar = createSidecar({
-    host: '127.0.0.1',
-    listenPort: 0,
-    metricsPort: 0,
-    chromeUrl: new URL(chrome.httpUrl),
-    session: { namespace: 'team-a', name: 'downloads', uid: '5b0e8f8a-2222-4000-8000-0000000000d1' },
-    sessionToken: token,
-    reportUrl: '',
-    downloadDir: mkdtempSync(path.join(tmpdir(), 'bf-capture-')),
-    uploadDir: mkdtempSync(path.join(tmpdir(), 'bf-uploads-')),
-    reportIntervalMs: 3_600_000,
-    clientPingIntervalMs: 20_000,
-  });
+  sidecar = createSidecar(
+    testSidecarConfig({
+      chromeUrl: new URL(chrome.httpUrl),
+      session: { namespace: 'team-a', name: 'downloads', uid: '5b0e8f8a-2222-4000-8000-0000000000d1' },
+      sessionToken: token,
+    }),
+  );
   const { port } = await sidecar.listen();
   base = `http://127.0.0.1:${port}`;
   await waitFor("Chrome's first tab", async () => {
