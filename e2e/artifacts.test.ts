@@ -115,7 +115,8 @@ describe.skipIf(inject('podNetworkHostIP') === '')('artifacts: downloads kept in
     // Deleting the session deletes its artifacts first (the finalizer the collector put on with the first file).
     const scope = { project: g.project, session: session.id };
     expect((await g.getSession(session.id)).metadata.finalizers).toContain('browserfleet.dev/artifacts');
-    expect(await reader.list(scope)).toHaveLength(2);
+    // Its two files and its CDP log.
+    expect((await reader.list(scope)).map((a) => a.kind)).toEqual(['downloads', 'downloads', 'logs']);
     await g.stack.client.delete(paths.session(g.stack.namespace, session.id));
     await waitFor('the session deleted', () =>
       g.getSession(session.id).then(
@@ -124,6 +125,52 @@ describe.skipIf(inject('podNetworkHostIP') === '')('artifacts: downloads kept in
       ),
     );
     expect(await reader.list(scope)).toEqual([]);
+  });
+
+  it('bb.sessions.logs.list has the test’s Page.navigate with its URL, during the session and after its pod is gone, and never a credential', async () => {
+    const session = await bb.sessions.create({});
+    const browser = await chromium.connectOverCDP(session.connectUrl);
+    const page = await (browser.contexts()[0] ?? (await browser.newContext())).newPage();
+    const url = `${g.site.url}/offer?logged=1`;
+    await page.goto(url);
+    const navigations = (log: Browserbase.Sessions.SessionLog[]) =>
+      log.filter((e) => e.method === 'Page.navigate' && e.request?.params['url'] === url);
+    // While the browser runs: from its sidecar.
+    const live = await bb.sessions.logs.list(session.id);
+    expect(navigations(live)).toHaveLength(1);
+    expect(navigations(live)[0]).toMatchObject({ pageId: expect.any(Number), sessionId: expect.any(String) });
+    expect(navigations(live)[0]?.response?.result['frameId']).toEqual(expect.any(String));
+    await browser.close();
+    await g.waitPhase(session.id, ['Completed']);
+    await podGone(session.id);
+    const artifacts = await flushed(session.id);
+    expect(artifacts).toMatchObject({ state: 'Stored', logs: { stored: true, dropped: 0 } });
+    // After the pod: from the store, the same entries and more (everything up to the end).
+    const kept = await bb.sessions.logs.list(session.id);
+    expect(navigations(kept)).toEqual(navigations(live));
+    expect(kept.length).toBe(artifacts.logs?.entries);
+    const text = JSON.stringify(kept);
+    const s = await g.getSession(session.id);
+    const connectToken = new URL(session.connectUrl).searchParams.get('signingKey') ?? '';
+    for (const secret of [g.apiKey, connectToken, sessionToken(TEST_SESSION_KEY, s.metadata.uid ?? '')]) {
+      expect(secret.length).toBeGreaterThan(10);
+      expect(text).not.toContain(secret);
+    }
+    // Another project's key gets a 404, as for everything of the session.
+    const stranger = new Browserbase({ apiKey: g.otherApiKey, baseURL: g.baseUrl, maxRetries: 0 });
+    await expect(stranger.sessions.logs.list(session.id)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('logSession: false records nothing, and the session’s log is an empty list', async () => {
+    const session = await bb.sessions.create({ browserSettings: { logSession: false } });
+    expect((await g.getSession(session.id)).spec.logSession).toBe(false);
+    const browser = await chromium.connectOverCDP(session.connectUrl);
+    const page = await (browser.contexts()[0] ?? (await browser.newContext())).newPage();
+    await page.goto(`${g.site.url}/offer`);
+    expect(await bb.sessions.logs.list(session.id)).toEqual([]);
+    await browser.close();
+    await g.waitPhase(session.id, ['Completed']);
+    expect(await bb.sessions.logs.list(session.id)).toEqual([]);
   });
 
   it('Hyperbrowser: saveDownloads keeps them, and getDownloadsURL gives a link to the same zip once the session ends', async () => {
@@ -218,6 +265,13 @@ describe.skipIf(inject('podNetworkHostIP') === '')('artifacts: downloads kept in
       );
       expect(refused?.status).toBe(503);
       expect(refused?.message).toContain('could not be stored (Unreachable)');
+      // The CDP log went with it, and its endpoint says so too (not an empty list).
+      const noLog = await bb.sessions.logs.list(session.id).then(
+        () => undefined,
+        (err: unknown) => err as { status?: number; message?: string },
+      );
+      expect(noLog?.status).toBe(503);
+      expect(noLog?.message).toContain('CDP log was not stored when it ended (Unreachable)');
     } finally {
       await store.resume();
     }

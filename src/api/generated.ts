@@ -79,6 +79,8 @@ export interface BrowserSessionSpec {
   ttlSecondsAfterFinished?: number;
   /** Keep what the browser downloads in the installation's artifact store (when it keeps artifacts). Unset means yes, as on Browserbase; Hyperbrowser's saveDownloads sets it (false by default there). */
   saveDownloads?: boolean;
+  /** Record the session's CDP log (each command its clients send and Chrome's answer; bounded, our credentials redacted) and keep it with its artifacts. Unset means yes, as on Browserbase (browserSettings.logSession). */
+  logSession?: boolean;
 }
 
 /** What the session is. Written by the operator, except the connection facts. */
@@ -170,6 +172,17 @@ export interface BrowserSessionStatus {
       partial?: number;
       /** Cancelled by Chrome or the page; not stored. */
       cancelled?: number;
+    };
+    /** The session's CDP log, stored once, at the end. */
+    logs?: {
+      /** The log is in the store. */
+      stored?: boolean;
+      /** Commands in the stored log. */
+      entries?: number;
+      /** The log's size in the store. */
+      bytes?: number;
+      /** Oldest commands dropped to keep the log within its bound (a marker entry says so too). */
+      dropped?: number;
     };
   };
 }

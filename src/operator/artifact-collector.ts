@@ -10,7 +10,7 @@ import {
   sessionKey,
   splitKey,
 } from '../api/index.js';
-import type { SessionScope } from '../shared/artifacts/keys.js';
+import { CDP_LOG_ARTIFACT, type SessionScope } from '../shared/artifacts/keys.js';
 import { type ArtifactStore, ArtifactStoreError } from '../shared/artifacts/store.js';
 import type { Clock } from '../shared/clock.js';
 import { sessionToken } from '../shared/credentials.js';
@@ -24,6 +24,8 @@ import {
   type ArtifactWork,
   artifactWork,
   type CopyOutcome,
+  keepsDownloads,
+  keepsLog,
   type SidecarManifest,
   summarize,
 } from './artifact-plan.js';
@@ -37,6 +39,8 @@ const FINALIZER_FIELD_MANAGER = 'browserfleet-artifacts-finalizer';
 
 /** A failed copy while the session runs is tried again after this long (the sidecar keeps the files). */
 const RETRY_MS = 5000;
+/** A sidecar that did not answer at the end is asked again this soon, while the flush has time left. */
+const FLUSH_RETRY_MS = 250;
 /** The least time an end's flush gets, even when the collector reaches it late; the pod may be gone by then. */
 const MIN_FLUSH_MS = 2000;
 
@@ -135,6 +139,19 @@ export class ArtifactCollector {
       const budget = final ? Math.max(MIN_FLUSH_MS, work.deadline - this.o.clock.now()) : 60_000;
       outcome = await this.copy(session, scope, work.podIP, final, AbortSignal.timeout(budget));
     }
+    // A refused or cut connection at the end is tried again while the flush has time: the pod is kept until
+    // then, and giving up at once would lose what a second try would store.
+    if (
+      work.kind === 'flush' &&
+      outcome.failure?.reason === 'SidecarUnreachable' &&
+      this.o.clock.now() + FLUSH_RETRY_MS < work.deadline
+    ) {
+      this.o.log.info('the sidecar did not answer the flush; trying again', {
+        session: key,
+        message: outcome.failure.message,
+      });
+      return FLUSH_RETRY_MS;
+    }
     const status = summarize(before, outcome, this.o.clock.now());
     await this.write(session, status);
     if (outcome.failure)
@@ -178,7 +195,7 @@ export class ArtifactCollector {
       );
       manifest = (await res.json()) as SidecarManifest;
       stored = (await this.storedNow(scope)).stored;
-      for (const d of manifest.downloads) {
+      for (const d of keepsDownloads(session) ? manifest.downloads : []) {
         if (d.state !== 'complete' || stored.get(d.name) === d.bytes) continue;
         await this.holdForDeletion(session);
         const file = await sidecar(`/artifacts/v1/files/downloads/${encodeURIComponent(d.name)}`);
@@ -187,10 +204,35 @@ export class ArtifactCollector {
         await this.o.store.put(scope, 'downloads', d.name, body, d.bytes, 'application/octet-stream');
         stored.set(d.name, d.bytes);
       }
-      return { manifest, stored, final };
+      const logs = final && keepsLog(session) ? await this.storeLog(session, scope, sidecar) : undefined;
+      return { manifest, stored, logs, final };
     } catch (err) {
       return { manifest, stored, final, failure: this.failureOf(err, signal) };
     }
+  }
+
+  /**
+   * The end's CDP log, streamed from the sidecar into the store as the Browserbase array it already is (its
+   * length from the sidecar's Content-Length; its counts from the sidecar's headers).
+   */
+  private async storeLog(
+    session: BrowserSession,
+    scope: SessionScope,
+    sidecar: (path: string) => Promise<globalThis.Response>,
+  ): Promise<NonNullable<ArtifactStatus['logs']>> {
+    const res = await sidecar('/artifacts/v1/logs');
+    const count = (header: string) => Number(res.headers.get(header) ?? 0) || 0;
+    const entries = count('x-cdp-log-entries');
+    const dropped = count('x-cdp-log-dropped');
+    const bytes = Number(res.headers.get('content-length'));
+    if (res.headers.get('x-cdp-log') !== 'on' || !res.body || !Number.isInteger(bytes)) {
+      await res.body?.cancel();
+      return { stored: false, entries: 0, bytes: 0, dropped };
+    }
+    await this.holdForDeletion(session);
+    const body = Readable.fromWeb(res.body as unknown as WebReadableStream<Uint8Array>);
+    await this.o.store.put(scope, 'logs', CDP_LOG_ARTIFACT, body, bytes, 'application/json');
+    return { stored: true, entries, bytes, dropped };
   }
 
   /**
@@ -209,6 +251,19 @@ export class ArtifactCollector {
   private async deleteArtifacts(session: BrowserSession, scope: SessionScope): Promise<void> {
     const count = await this.o.store.deleteSession(scope);
     const { name, namespace } = session.metadata;
+    // An apply to an object that is gone would create it: the cache may still hold a session whose finalizer an
+    // earlier pass already gave up (and which the API server then deleted), so the live object is read first.
+    const live = await this.o.client
+      .get<BrowserSession>(paths.session(namespace ?? '', name ?? ''))
+      .catch((err: unknown) => {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      });
+    if (
+      live?.metadata.uid !== session.metadata.uid ||
+      !live?.metadata.finalizers?.includes(FINALIZER_ARTIFACTS)
+    )
+      return;
     try {
       // Applying without the entry gives it up; no other manager owns it, so it goes.
       await this.applyFinalizer(session, []);

@@ -43,6 +43,24 @@ describe('artifactWork: what the collector does for a session', () => {
       'idle',
     ],
     [
+      'a running session that keeps no downloads (its log is stored at the end)',
+      session(running(300, { artifactsGeneration: 3 }), { saveDownloads: false }),
+      live,
+      'idle',
+    ],
+    [
+      'an ended session that keeps its log but no downloads',
+      session(ended(), { saveDownloads: false }),
+      live,
+      'flush',
+    ],
+    [
+      'an ended session that keeps neither',
+      session(ended(), { saveDownloads: false, logSession: false }),
+      live,
+      'idle',
+    ],
+    [
       'a session being deleted that holds the finalizer',
       session(
         ended(),
@@ -98,6 +116,20 @@ describe('summarize: status.artifacts from one pass', () => {
         final: true,
       },
       { state: 'Stored', flushed: true, downloads: { stored: 1, bytes: 10, partial: 0, cancelled: 1 } },
+    ],
+    [
+      'the end with the CDP log stored: Stored, the log counted',
+      {
+        manifest: manifest([]),
+        stored: new Map(),
+        logs: { stored: true, entries: 12, bytes: 3456, dropped: 0 },
+        final: true,
+      },
+      {
+        state: 'Stored',
+        message: '0 download(s), 0 bytes; CDP log of 12 command(s)',
+        logs: { stored: true, entries: 12, bytes: 3456, dropped: 0 },
+      },
     ],
     [
       'the end with a download cut off: Incomplete, DownloadsCutOff, named',

@@ -38,6 +38,16 @@ export type ArtifactWork =
   /** The session is being deleted and holds the artifacts finalizer: delete its artifacts, then let it go. */
   | { kind: 'delete' };
 
+/** The session keeps what its browser downloads (unset: yes, as on Browserbase). */
+export function keepsDownloads(s: BrowserSession): boolean {
+  return s.spec.saveDownloads !== false;
+}
+
+/** The session keeps its CDP log (unset: yes, as on Browserbase's logSession). */
+export function keepsLog(s: BrowserSession): boolean {
+  return s.spec.logSession !== false;
+}
+
 /** When an ended session's flush is given up and its pod deleted anyway. */
 export function flushDeadline(s: BrowserSession, flushTimeoutSeconds: number): number {
   const endedAt = Date.parse(s.status?.endedAt ?? '');
@@ -60,7 +70,7 @@ export function podWaitsForFlush(
   flushTimeoutSeconds: number,
 ): number | undefined {
   if (!pod?.status?.podIP || pod.metadata?.deletionTimestamp || flushRecorded(s)) return undefined;
-  if (s.spec.saveDownloads === false) return undefined;
+  if (!keepsDownloads(s) && !keepsLog(s)) return undefined;
   const deadline = flushDeadline(s, flushTimeoutSeconds);
   return now < deadline ? deadline : undefined;
 }
@@ -73,7 +83,7 @@ export function artifactWork(
   const st = s.status ?? {};
   if (s.metadata.deletionTimestamp)
     return s.metadata.finalizers?.includes(FINALIZER_ARTIFACTS) ? { kind: 'delete' } : { kind: 'idle' };
-  if (flushRecorded(s) || s.spec.saveDownloads === false) return { kind: 'idle' };
+  if (flushRecorded(s) || (!keepsDownloads(s) && !keepsLog(s))) return { kind: 'idle' };
   const podIP = pod?.status?.podIP;
   if (isTerminal(s)) {
     if (podIP) return { kind: 'flush', podIP, deadline: flushDeadline(s, flushTimeoutSeconds) };
@@ -82,7 +92,8 @@ export function artifactWork(
       ? { kind: 'pod-gone' }
       : { kind: 'idle' };
   }
-  if (!podIP || st.readyAt === undefined) return { kind: 'idle' };
+  // During the session only downloads are copied; the log is stored once, at the end.
+  if (!podIP || st.readyAt === undefined || !keepsDownloads(s)) return { kind: 'idle' };
   return (st.artifactsGeneration ?? 0) > (st.artifacts?.generation ?? 0)
     ? { kind: 'copy', podIP }
     : { kind: 'idle' };
@@ -94,6 +105,8 @@ export interface CopyOutcome {
   manifest?: SidecarManifest | undefined;
   /** The downloads the store holds after this pass, by name (their bytes); undefined when it could not list. */
   stored?: Map<string, number> | undefined;
+  /** The CDP log this pass stored (only the end's flush stores it). */
+  logs?: NonNullable<ArtifactStatus['logs']> | undefined;
   /** Why this pass stopped short, if it did. */
   failure?: { reason: string; message: string } | undefined;
   /** This pass is the end's flush (or its giving up). */
@@ -127,6 +140,8 @@ export function summarize(before: ArtifactStatus | undefined, o: CopyOutcome, no
     updatedAt: new Date(now).toISOString(),
     downloads: { stored: storedCount, bytes, partial: partial.length, cancelled },
   };
+  const logs = o.logs ?? before?.logs;
+  if (logs) status.logs = logs;
   if (o.failure) {
     const storeReasons = ['Unreachable', 'AccessDenied', 'NoSuchBucket', 'Failed'];
     status.state = storeReasons.includes(o.failure.reason) ? 'Failed' : o.final ? 'Incomplete' : 'Collecting';
@@ -143,7 +158,7 @@ export function summarize(before: ArtifactStatus | undefined, o: CopyOutcome, no
     return status;
   }
   status.state = 'Stored';
-  status.message = `${storedCount} download(s), ${bytes} bytes`;
+  status.message = `${storedCount} download(s), ${bytes} bytes${logs?.stored ? `; CDP log of ${logs.entries ?? 0} command(s)` : ''}`;
   return status;
 }
 

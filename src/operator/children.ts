@@ -150,6 +150,8 @@ export function desiredPod({ session: s, config: c, token, timeoutSeconds }: Pod
             { name: 'BF_REPORT_URL', value: c.reportUrl },
             { name: 'BF_DOWNLOAD_DIR', value: DOWNLOAD_DIR },
             { name: 'BF_UPLOAD_DIR', value: UPLOAD_DIR },
+            // Browserbase's browserSettings.logSession: false turns the CDP log off.
+            { name: 'BF_CDP_LOG', value: s.spec.logSession === false ? 'off' : 'on' },
           ],
           volumeMounts: [
             { name: 'downloads', mountPath: DOWNLOAD_DIR },

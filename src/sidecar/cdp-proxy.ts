@@ -368,8 +368,14 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
     }
     if (path === '/artifacts/v1/logs') {
       if (method !== 'GET') return sendJson(res, 405, METHOD_NOT_ALLOWED, { allow: 'GET' });
+      // The entries as Browserbase serves them (a bare array), what is around them in headers: the collector
+      // streams this body into the store as it is.
       const log = deps.cdpLog?.list();
-      return sendJson(res, 200, { recorded: log !== undefined, entries: [], dropped: 0, bytes: 0, ...log });
+      return sendJson(res, 200, log?.entries ?? [], {
+        'x-cdp-log': log ? 'on' : 'off',
+        'x-cdp-log-entries': String(log?.entries.length ?? 0),
+        'x-cdp-log-dropped': String(log?.dropped ?? 0),
+      });
     }
     if (path === '/artifacts/v1/seal') {
       if (method !== 'POST') return sendJson(res, 405, METHOD_NOT_ALLOWED, { allow: 'POST' });

@@ -27,6 +27,12 @@ describe('sidecarConfigFromEnv', () => {
     expect(config.chromeUrl.host).toBe('127.0.0.1:9222');
   });
 
+  it('records the CDP log unless BF_CDP_LOG is off, and refuses anything else', () => {
+    expect(sidecarConfigFromEnv(complete).cdpLog).toBe(true);
+    expect(sidecarConfigFromEnv({ ...complete, BF_CDP_LOG: 'off' }).cdpLog).toBe(false);
+    expect(() => sidecarConfigFromEnv({ ...complete, BF_CDP_LOG: 'no' })).toThrow(/BF_CDP_LOG/);
+  });
+
   it('treats an empty or absent BF_REPORT_URL as "do not report"', () => {
     expect(sidecarConfigFromEnv({ ...complete, BF_REPORT_URL: '' }).reportUrl).toBe('');
     const { BF_REPORT_URL: _, ...withoutReportUrl } = complete;

@@ -56,6 +56,17 @@ describe('parseBrowserbaseCreate', () => {
     });
   });
 
+  it('turns the CDP log off only for logSession: false (on by default, as on Browserbase)', () => {
+    const logSession = (v: unknown) =>
+      parseBrowserbaseCreate({ browserSettings: { logSession: v } }, ctx).logSession;
+    expect(logSession(false)).toBe(false);
+    expect(logSession(true)).toBeUndefined();
+    expect(logSession(undefined)).toBeUndefined();
+    expect(errorOf(() => logSession('no')).message).toBe(
+      'browserSettings.logSession: must be true or false, got "no"',
+    );
+  });
+
   it('infers the project from the key when projectId is absent, and defaults keepAlive to false', () => {
     expect(parseBrowserbaseCreate(undefined, ctx)).toEqual({ project: 'default', keepAlive: false });
     expect(parseBrowserbaseCreate({}, ctx)).toEqual({ project: 'default', keepAlive: false });

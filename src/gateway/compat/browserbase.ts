@@ -155,6 +155,9 @@ export function parseBrowserbaseCreate(body: unknown, ctx: CreateContext): Brows
     if (settings['context'] !== undefined && settings['context'] !== null) {
       throw unsupported('browserSettings.context', 'persistent contexts are not supported by browserfleet');
     }
+    // On by default, as on Browserbase; false means the sidecar records nothing.
+    const logSession = optionalBoolean(settings, 'logSession', 'browserSettings.logSession');
+    if (logSession === false) spec.logSession = false;
     if (optionalString(settings, 'extensionId', 'browserSettings.extensionId') !== undefined) {
       throw unsupported('browserSettings.extensionId', 'extensions are not supported by browserfleet');
     }

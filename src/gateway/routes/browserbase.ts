@@ -1,6 +1,7 @@
 import { type Request, type Response, Router } from 'express';
 import { BROWSER_UPLOAD_PATHS, type BrowserSession } from '../../api/index.js';
 import { sendSessionDownloads } from '../artifacts/downloads-zip.js';
+import { sendSessionLogs } from '../artifacts/session-logs.js';
 import { receiveUpload } from '../artifacts/uploads.js';
 import {
   BB_LEGACY_RELEASE_FIELDS,
@@ -131,6 +132,15 @@ export function browserbaseRoutes(deps: RouteDeps): Router {
   r.get('/v1/sessions/:id/downloads', async (req: IdRequest, res: Response) => {
     const session = await deps.sessions.owned(projectOf(res), req.params.id);
     await sendSessionDownloads(res, deps.artifacts, session);
+  });
+
+  r.get('/v1/sessions/:id/logs', async (req: IdRequest, res: Response) => {
+    const session = await deps.sessions.owned(projectOf(res), req.params.id);
+    await sendSessionLogs(
+      res,
+      { artifacts: deps.artifacts, sessionKey: deps.config.sessionKey, cache: deps.cache, clock: deps.clock },
+      session,
+    );
   });
 
   return r;

@@ -8,6 +8,9 @@
 export const ARTIFACT_KINDS = ['downloads', 'logs'] as const;
 export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
 
+/** The session's CDP log, under `logs/`: the operator stores it at the end, the gateway serves it. */
+export const CDP_LOG_ARTIFACT = 'cdp-log.json';
+
 /** The session an artifact belongs to, by its project and its BrowserSession name (the wire id). */
 export interface SessionScope {
   project: string;

@@ -162,5 +162,11 @@ describe('download capture through the CDP proxy', () => {
     }
     const after = await manifest();
     expect(after.downloads).toEqual(before.downloads);
+    // The end's flush reads the CDP log after the seal: the client's own download settings are in it.
+    await browser.close();
+    const log = await fetch(`${base}/artifacts/v1/logs`, { headers: auth });
+    expect(log.status).toBe(200);
+    const methods = ((await log.json()) as { method: string }[]).map((e) => e.method);
+    expect(methods).toContain('Browser.setDownloadBehavior');
   });
 });
