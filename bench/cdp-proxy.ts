@@ -2,10 +2,16 @@
  * CDP proxy overhead: one Chromium, measured directly, through its sidecar, and through the gateway and its
  * sidecar, in one run. The sidecar is the real sidecar process and the gateway the real gateway process; the
  * session is a real BrowserSession the operator admitted and marked Running, whose "pod" the benchmark runs
- * on loopback in the kubelet's place (bench/loopback-pod.ts), so that all three paths share one Chrome.
+ * on loopback in the kubelet's place (bench/loopback-pod.ts), so that all paths share one Chrome. A second
+ * sidecar process for the same Chrome runs with its CDP log off (BF_CDP_LOG=off, Browserbase's logSession:
+ * false), so the log's cost is the ratio of two sidecars measured in the same rounds.
  */
+import { randomInt } from 'node:crypto';
+import path from 'node:path';
 import WebSocket from 'ws';
+import { CDP_PORT } from '../src/api/index.js';
 import { servePage } from '../src/testing/page-server.js';
+import { type ChildHandle, startChild } from './child-protocol.js';
 import { startLoopbackSession } from './loopback-pod.js';
 import { type Cell, type Percentiles, percentiles, ratio, table } from './report.js';
 import type { BenchStack } from './stack.js';
@@ -19,7 +25,7 @@ export interface CdpProxyOptions {
   rounds: number;
 }
 
-const PATHS = ['direct', 'sidecar', 'gateway'] as const;
+const PATHS = ['direct', 'sidecar', 'sidecarLogOff', 'gateway'] as const;
 type PathName = (typeof PATHS)[number];
 
 interface PathResult {
@@ -37,7 +43,7 @@ export interface CdpProxyResults {
   paths: Record<PathName, PathResult>;
   /** Each path over direct: latency ratios (higher = slower), throughput ratio (lower = slower). */
   ratios: Record<
-    Exclude<PathName, 'direct'>,
+    Exclude<PathName, 'direct'> | 'cdpLog',
     { browserGetVersionP50: number; runtimeEvaluateP50: number; screenshots: number }
   >;
 }
@@ -100,12 +106,29 @@ export async function benchCdpProxy(stack: BenchStack, options: CdpProxyOptions)
   const session = await startLoopbackSession(stack);
   const page = await servePage('browserfleet bench page', 200);
   const clients: Partial<Record<PathName, { browser: CdpClient; page: CdpClient }>> = {};
+  const logOffIp = `127.${randomInt(1, 255)}.${randomInt(0, 256)}.${randomInt(1, 255)}`;
+  let logOff: ChildHandle | undefined;
   try {
+    logOff = await startChild(
+      'sidecar',
+      {
+        ...session.sidecarEnv,
+        BF_CDP_LOG: 'off',
+        BF_LISTEN_PORT: String(CDP_PORT),
+        BF_METRICS_PORT: '0',
+        host: logOffIp,
+      },
+      { logFile: path.join(stack.logsDir, `sidecar-${session.id}-log-off.log`) },
+    );
     const target = (await (
       await fetch(`${session.chrome.httpUrl}/json/new?${encodeURIComponent(page.url)}`, { method: 'PUT' })
     ).json()) as { id: string };
-    const browserUrls = session.urls('browser');
-    const pageUrls = session.urls({ page: target.id });
+    const logOffUrl = (p: string) => `ws://${logOffIp}:${CDP_PORT}${p}?token=${session.sidecarToken}`;
+    const browserUrls = { ...session.urls('browser'), sidecarLogOff: logOffUrl('/devtools/browser') };
+    const pageUrls = {
+      ...session.urls({ page: target.id }),
+      sidecarLogOff: logOffUrl(`/devtools/page/${target.id}`),
+    };
     for (const p of PATHS) {
       clients[p] = { browser: await CdpClient.open(browserUrls[p]), page: await CdpClient.open(pageUrls[p]) };
     }
@@ -162,7 +185,23 @@ export async function benchCdpProxy(stack: BenchStack, options: CdpProxyOptions)
       options,
       screenshotBytes,
       paths,
-      ratios: { sidecar: against('sidecar'), gateway: against('gateway') },
+      ratios: {
+        sidecar: against('sidecar'),
+        sidecarLogOff: against('sidecarLogOff'),
+        gateway: against('gateway'),
+        // The log's own cost: the sidecar that records over the one that does not, same Chrome, same rounds.
+        cdpLog: {
+          browserGetVersionP50: ratio(
+            paths.sidecar.browserGetVersionUs.p50,
+            paths.sidecarLogOff.browserGetVersionUs.p50,
+          ),
+          runtimeEvaluateP50: ratio(
+            paths.sidecar.runtimeEvaluateUs.p50,
+            paths.sidecarLogOff.runtimeEvaluateUs.p50,
+          ),
+          screenshots: ratio(paths.sidecar.screenshotsPerSecond, paths.sidecarLogOff.screenshotsPerSecond),
+        },
+      },
     };
   } finally {
     for (const c of Object.values(clients)) {
@@ -170,6 +209,7 @@ export async function benchCdpProxy(stack: BenchStack, options: CdpProxyOptions)
       c.page.close();
     }
     await page.close();
+    await logOff?.stop();
     await session.close();
   }
 }
@@ -194,23 +234,39 @@ export function formatCdpProxy(r: CdpProxyResults): string {
     for (const q of ['p50', 'p95', 'p99'] as const) {
       const d = r.paths.direct[key][q];
       const s = r.paths.sidecar[key][q];
+      const o = r.paths.sidecarLogOff[key][q];
       const g = r.paths.gateway[key][q];
-      rows.push([`${label} ${q} (µs)`, d, s, g, ratio(s, d), ratio(g, d)]);
+      rows.push([`${label} ${q} (µs)`, d, o, s, g, ratio(s, d), ratio(g, d), ratio(s, o)]);
     }
   }
   const d = r.paths.direct.screenshotsPerSecond;
   const s = r.paths.sidecar.screenshotsPerSecond;
+  const o = r.paths.sidecarLogOff.screenshotsPerSecond;
   const g = r.paths.gateway.screenshotsPerSecond;
   rows.push([
     `screenshots/s (1920×1080 PNG, ${Math.round(r.screenshotBytes / 1024)} KiB)`,
     d,
+    o,
     s,
     g,
     ratio(s, d),
     ratio(g, d),
+    ratio(s, o),
   ]);
   return [
     `${r.options.iterations} sequential round trips per command and path, ${r.options.screenshots} screenshots per path; ${r.chrome}`,
-    table(['', 'direct', 'sidecar', 'gateway+sidecar', 'sidecar/direct', 'gateway/direct'], rows),
+    table(
+      [
+        '',
+        'direct',
+        'sidecar, log off',
+        'sidecar (log on)',
+        'gateway+sidecar',
+        'sidecar/direct',
+        'gateway/direct',
+        'log on/off',
+      ],
+      rows,
+    ),
   ].join('\n');
 }

@@ -24,6 +24,8 @@ export interface LoopbackSession {
   /** ws://127.x.y.z:9223, and the pod's own token the sidecar accepts. */
   sidecarBase: string;
   sidecarToken: string;
+  /** The env the operator gave the pod's sidecar (with the loopback Chrome's URL), to start another like it. */
+  sidecarEnv: Record<string, string>;
   /** Browserbase's connectUrl, as the SDK returns it: ws://<gateway>/?signingKey=... */
   connectUrl: string;
   /** The same target through each path. */
@@ -83,6 +85,7 @@ export async function startLoopbackSession(stack: BenchStack): Promise<LoopbackS
       sidecar: started,
       sidecarBase,
       sidecarToken,
+      sidecarEnv: { ...env, BF_CHROME_URL: chrome.httpUrl },
       connectUrl,
       urls(target) {
         const p = target === 'browser' ? browserPath : `/devtools/page/${target.page}`;

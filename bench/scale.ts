@@ -219,6 +219,7 @@ async function podBaseline(
         config,
         token: 'baseline',
         timeoutSeconds: LONG_TIMEOUT,
+        downloadCapBytes: 0,
       });
       delete pod.metadata?.ownerReferences;
       return client.create(paths.pods(namespace), pod);

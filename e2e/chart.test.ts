@@ -263,7 +263,13 @@ describe('what the chart renders, read by the programs that use it', () => {
         metadata: { name: 's1', namespace: 'team', uid: '00000000-0000-0000-0000-000000000001' },
         spec: { project: 'p' },
       } as BrowserSession;
-      const pod = desiredPod({ session, config: operator, token: 't', timeoutSeconds: 300 });
+      const pod = desiredPod({
+        session,
+        config: operator,
+        token: 't',
+        timeoutSeconds: 300,
+        downloadCapBytes: 0,
+      });
       const browser = values.browser;
       const chrome = pod.spec?.containers.find((c) => c.name === 'chrome');
       expect(chrome?.resources).toEqual(browser.resources);

@@ -34,6 +34,7 @@ describe('projectSpec', () => {
       defaultTimeout: 300,
       ttlSecondsAfterFinished: 3600,
       createsPerMinute: 0,
+      maxDownloadBytes: 1073741824,
     });
   });
 });

@@ -15,6 +15,8 @@ export interface BrowserProjectSpec {
   maxTimeout?: number;
   /** How long finished sessions are kept, unless a session sets its own. */
   ttlSecondsAfterFinished?: number;
+  /** The most a session's downloads may hold together, in bytes, taken when the session starts; past it further downloads are cancelled and status.artifacts says so (DownloadCapReached). 0 means no cap beyond the pod's own disk. */
+  maxDownloadBytes?: number;
   /** Session creates per minute accepted by the gateway; 0 means unlimited. */
   createsPerMinute?: number;
   /** Secrets in the project's namespace holding API keys for the gateway. Each key is a value under `key` (default `apiKey`); values are compared in constant time and never logged. */
@@ -152,7 +154,7 @@ export interface BrowserSessionStatus {
   artifacts?: {
     /** Collecting while the session runs (the counts say what is stored so far); at the end Stored (everything), Incomplete (something was not stored: the reason and message say what) or Failed (the object store refused or did not answer). */
     state: 'Collecting' | 'Stored' | 'Incomplete' | 'Failed';
-    /** Why it is Incomplete or Failed: DownloadsCutOff, FlushTimeout, PodGone, SidecarUnreachable, CopyFailed, or the store's Unreachable, AccessDenied, NoSuchBucket, Failed. */
+    /** Why it is Incomplete or Failed: DownloadsCutOff, DownloadCapReached, FlushTimeout, PodGone, SidecarUnreachable, CopyFailed, or the store's Unreachable, AccessDenied, NoSuchBucket, Failed. */
     reason?: string;
     /** The detail: what was not stored, and why. */
     message?: string;
@@ -207,6 +209,7 @@ export const DEFAULTS = {
       defaultTimeout: 300,
       maxTimeout: 21600,
       ttlSecondsAfterFinished: 3600,
+      maxDownloadBytes: 1073741824,
       createsPerMinute: 0,
       apiKeySecrets: {
         items: {

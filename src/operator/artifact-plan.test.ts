@@ -132,6 +132,28 @@ describe('summarize: status.artifacts from one pass', () => {
       },
     ],
     [
+      'the end after the cap cancelled downloads: Incomplete, DownloadCapReached, naming them',
+      {
+        manifest: {
+          ...manifest([
+            done('a-1.bin', 90),
+            { name: 'b.bin', bytes: 20, state: 'cancelled', cancelledBy: 'cap' },
+          ]),
+          capBytes: 100,
+          capReached: true,
+        },
+        stored: new Map([['a-1.bin', 90]]),
+        final: true,
+      },
+      {
+        state: 'Incomplete',
+        reason: 'DownloadCapReached',
+        message:
+          "1 download(s) past the session's cap of 100 bytes (the project's maxDownloadBytes) were cancelled: b.bin",
+        downloads: { stored: 1, bytes: 90, partial: 0, cancelled: 1 },
+      },
+    ],
+    [
       'the end with a download cut off: Incomplete, DownloadsCutOff, named',
       {
         manifest: manifest([done('a-1.pdf', 10), { name: 'big.bin', bytes: 4096, state: 'partial' }]),

@@ -18,11 +18,15 @@ export type ArtifactStatus = NonNullable<BrowserSessionStatus['artifacts']>;
 export interface SidecarManifest {
   generation: number;
   sealed: boolean;
+  /** The session's cap on downloaded bytes (0: none), and whether it cancelled a download. */
+  capBytes?: number | undefined;
+  capReached?: boolean | undefined;
   downloads: {
     name: string;
     bytes: number;
     sha256?: string | undefined;
     state: 'in-progress' | 'complete' | 'partial' | 'cancelled';
+    cancelledBy?: 'cap' | undefined;
   }[];
 }
 
@@ -155,6 +159,13 @@ export function summarize(before: ArtifactStatus | undefined, o: CopyOutcome, no
     status.state = 'Incomplete';
     status.reason = 'DownloadsCutOff';
     status.message = `${partial.length} download(s) still running at the end were cut off and not stored: ${list(partial.map((d) => d.name))}`;
+    return status;
+  }
+  if (o.manifest?.capReached) {
+    const capped = downloads.filter((d) => d.cancelledBy === 'cap').map((d) => d.name);
+    status.state = 'Incomplete';
+    status.reason = 'DownloadCapReached';
+    status.message = `${capped.length} download(s) past the session's cap of ${o.manifest.capBytes ?? 0} bytes (the project's maxDownloadBytes) were cancelled: ${list(capped)}`;
     return status;
   }
   status.state = 'Stored';

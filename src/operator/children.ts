@@ -65,10 +65,18 @@ export interface PodInputs {
   config: OperatorConfig;
   token: string;
   timeoutSeconds: number;
+  /** The project's cap on the session's downloads (maxDownloadBytes), in bytes; 0 for none. */
+  downloadCapBytes: number;
 }
 
 /** The browser pod: Chrome on the pod's localhost only, and the sidecar as its one door. */
-export function desiredPod({ session: s, config: c, token, timeoutSeconds }: PodInputs): V1Pod {
+export function desiredPod({
+  session: s,
+  config: c,
+  token,
+  timeoutSeconds,
+  downloadCapBytes,
+}: PodInputs): V1Pod {
   const name = childName(s.metadata.name ?? '');
   const browser = s.spec.browser ?? {};
   const width = browser.width ?? 1920;
@@ -152,6 +160,7 @@ export function desiredPod({ session: s, config: c, token, timeoutSeconds }: Pod
             { name: 'BF_UPLOAD_DIR', value: UPLOAD_DIR },
             // Browserbase's browserSettings.logSession: false turns the CDP log off.
             { name: 'BF_CDP_LOG', value: s.spec.logSession === false ? 'off' : 'on' },
+            { name: 'BF_DOWNLOAD_CAP_BYTES', value: String(downloadCapBytes) },
           ],
           volumeMounts: [
             { name: 'downloads', mountPath: DOWNLOAD_DIR },

@@ -222,7 +222,13 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
     return {
       status,
       guardedWrite: true,
-      createPod: desiredPod({ session: s, config: ctx.config, token: ctx.token, timeoutSeconds }),
+      createPod: desiredPod({
+        session: s,
+        config: ctx.config,
+        token: ctx.token,
+        timeoutSeconds,
+        downloadCapBytes: downloadCap(o),
+      }),
       createService: desiredService(s),
       events: [{ type: 'Normal', reason: 'Admitted', message: `admitted; creating pod ${status.podName}` }],
       requeueAfterMs: timeoutSeconds * 1000,
@@ -272,6 +278,7 @@ export function planSession(o: Observed, ctx: PlanContext): Plan {
       config: ctx.config,
       token: ctx.token,
       timeoutSeconds: st.timeoutSeconds ?? timeoutSeconds,
+      downloadCapBytes: downloadCap(o),
     });
   if (!o.service) plan.createService = desiredService(s);
 
@@ -345,6 +352,14 @@ export function nodeLoss(o: Observed, c: OperatorConfig): { at: number; message:
 }
 
 /** When an idle session ends under the disconnect rules, if it does. */
+/**
+ * The project's cap on a session's downloads, taken when its pod is made. Without the project in the cache
+ * (deleted meanwhile), the default: a session never gets more room than it would have had.
+ */
+function downloadCap(o: Observed): number {
+  return o.project?.spec.maxDownloadBytes ?? DEFAULTS.BrowserProject.spec.maxDownloadBytes;
+}
+
 function idleEnd(o: Observed, c: OperatorConfig): { at: number; message: string } | undefined {
   const st = o.session.status ?? {};
   if (st.lastConnectedAt === undefined || (st.connections ?? 0) > 0) return undefined;

@@ -64,6 +64,13 @@ export const sidecarEnvSchema = z
       .trim()
       .refine((v) => v.startsWith('/'), 'must be an absolute path')
       .default('/var/run/browserfleet/uploads'),
+    /** The session's cap on downloaded bytes (the project's maxDownloadBytes); 0 or absent: none. */
+    BF_DOWNLOAD_CAP_BYTES: z
+      .string()
+      .trim()
+      .regex(/^\d+$/, 'must be a whole number of bytes')
+      .transform(Number)
+      .default(0),
     /** `off`: the session's CDP log is not recorded (Browserbase's browserSettings.logSession: false). */
     BF_CDP_LOG: z.enum(['on', 'off']).default('on'),
   })
@@ -79,6 +86,7 @@ export const sidecarEnvSchema = z
     downloadDir: e.BF_DOWNLOAD_DIR,
     uploadDir: e.BF_UPLOAD_DIR,
     cdpLog: e.BF_CDP_LOG === 'on',
+    downloadCapBytes: e.BF_DOWNLOAD_CAP_BYTES,
     reportIntervalMs: 10_000,
     /** Idle client legs get a ws ping this often, so intermediate proxies don't drop quiet sockets. */
     clientPingIntervalMs: 20_000,

@@ -64,7 +64,12 @@ export function createSidecar(config: SidecarConfig): Sidecar {
   });
   const watcher = new PageWatcher(config.chromeUrl, state);
   const metricsServer = createMetricsServer(config, metrics);
-  const capture = new DownloadCapture(config.chromeUrl, config.downloadDir, systemClock);
+  const capture = new DownloadCapture(
+    config.chromeUrl,
+    config.downloadDir,
+    systemClock,
+    config.downloadCapBytes,
+  );
   capture.onChange(() => state.setArtifactsGeneration(capture.manifest().generation));
   const cdpLog = config.cdpLog ? new CdpLog(systemClock, [config.sessionToken]) : undefined;
   let proxy: CdpProxy | undefined;

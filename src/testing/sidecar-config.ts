@@ -19,6 +19,7 @@ export function testSidecarConfig(
     downloadDir: mkdtempSync(path.join(tmpdir(), 'bf-downloads-')),
     uploadDir: mkdtempSync(path.join(tmpdir(), 'bf-uploads-')),
     cdpLog: true,
+    downloadCapBytes: 0,
     reportIntervalMs: 3_600_000,
     clientPingIntervalMs: 20_000,
     ...base,

@@ -7,7 +7,7 @@ import type { Clock } from '../../shared/clock.js';
 import { browserEndpointPath, chromeWebSocketUrl } from '../chrome-http.js';
 import { log } from '../log.js';
 import type { DownloadBehaviorParams } from './behavior.js';
-import { type ArtifactManifest, DownloadLedger } from './ledger.js';
+import { type ArtifactManifest, DownloadLedger, type LedgerAction } from './ledger.js';
 
 export interface DownloadFolders {
   /** Where Chrome writes (every file named by its download GUID). */
@@ -37,7 +37,7 @@ const RETRY_MS = 200;
  * (`behaviorFor`), ahead of any command the client can send into them.
  */
 export class DownloadCapture {
-  readonly ledger = new DownloadLedger();
+  readonly ledger: DownloadLedger;
   readonly folders: DownloadFolders;
   private socket: WebSocket | undefined;
   private nextId = 1;
@@ -51,7 +51,10 @@ export class DownloadCapture {
     private readonly chromeUrl: URL,
     root: string,
     private readonly clock: Clock,
+    /** The session's cap on downloaded bytes (0: none): past it, downloads are cancelled. */
+    capBytes = 0,
   ) {
+    this.ledger = new DownloadLedger(capBytes);
     this.folders = downloadFolders(root);
   }
 
@@ -156,18 +159,21 @@ export class DownloadCapture {
     if (!guid) return;
     if (msg.method === 'Browser.downloadWillBegin') {
       const suggested = typeof p['suggestedFilename'] === 'string' ? p['suggestedFilename'] : '';
-      if (!this.ledger.begin(guid, suggested, new Date(this.clock.now()))) {
-        // Sealed: the behaviour is deny already; this one slipped in between, so it goes too.
-        if (this.ledger.isSealed) void this.command('Browser.cancelDownload', { guid }).catch(() => {});
-      }
+      // Sealed (the behaviour is deny already; this one slipped in between) or past the cap: it goes.
+      this.act(guid, this.ledger.begin(guid, suggested, new Date(this.clock.now())));
     } else if (msg.method === 'Browser.downloadProgress') {
       const state = String(p['state']);
       const received = typeof p['receivedBytes'] === 'number' ? p['receivedBytes'] : 0;
       const before = this.ledger.manifest().generation;
-      const name = this.ledger.progress(guid, state, received, new Date(this.clock.now()));
-      if (name !== undefined) this.track(this.finish(guid, name));
-      else if (this.ledger.manifest().generation !== before) this.changed();
+      this.act(guid, this.ledger.progress(guid, state, received, new Date(this.clock.now())));
+      if (this.ledger.manifest().generation !== before) this.changed();
     }
+  }
+
+  private act(guid: string, action: LedgerAction): void {
+    if (action === undefined) return;
+    if ('finish' in action) this.track(this.finish(guid, action.finish));
+    else void this.command('Browser.cancelDownload', { guid }).catch(() => {});
   }
 
   private track(work: Promise<void>): void {

@@ -14,6 +14,8 @@ export interface DownloadEntry {
   bytes: number;
   sha256?: string;
   state: DownloadState;
+  /** Set when the session's download cap cancelled it. */
+  cancelledBy?: 'cap';
   startedAt: string;
   completedAt?: string;
 }
@@ -22,6 +24,9 @@ export interface ArtifactManifest {
   /** Bumped whenever a file becomes complete (or a state the collector must record changes). */
   generation: number;
   sealed: boolean;
+  /** The session's cap on downloaded bytes (0: none), and whether it cancelled a download. */
+  capBytes: number;
+  capReached: boolean;
   downloads: DownloadEntry[];
   logs: { name: string; bytes: number }[];
 }
@@ -34,33 +39,47 @@ interface Tracked {
   finishing: boolean;
 }
 
+/** What the capture must do after an event: keep a finished file under its name, or cancel the download. */
+export type LedgerAction = { finish: string } | { cancel: true } | undefined;
+
 export class DownloadLedger {
   private readonly byGuid = new Map<string, Tracked>();
   private readonly storedNames = new Set<string>();
   private generation = 0;
   private sealed = false;
+  private capReached = false;
+
+  /** `capBytes`: the most the session's downloads may hold together (0: no cap). */
+  constructor(private readonly capBytes = 0) {}
 
   get isSealed(): boolean {
     return this.sealed;
   }
 
-  /** `Browser.downloadWillBegin`. A download after the seal is not recorded: the capture cancels it. */
-  begin(guid: string, suggestedFilename: string, now: Date): boolean {
-    if (this.sealed || this.byGuid.has(guid)) return false;
-    this.byGuid.set(guid, {
-      guid,
-      suggested: suggestedFilename,
-      entry: { name: suggestedFilename, bytes: 0, state: 'in-progress', startedAt: now.toISOString() },
-      finishing: false,
-    });
-    return true;
+  /**
+   * `Browser.downloadWillBegin`. A download after the seal is not recorded (the capture cancels it); one after
+   * the cap was reached is recorded as cancelled by it, and the capture cancels it.
+   */
+  begin(guid: string, suggestedFilename: string, now: Date): LedgerAction {
+    if (this.sealed) return { cancel: true };
+    if (this.byGuid.has(guid)) return undefined;
+    const entry: DownloadEntry = {
+      name: suggestedFilename,
+      bytes: 0,
+      state: 'in-progress',
+      startedAt: now.toISOString(),
+    };
+    this.byGuid.set(guid, { guid, suggested: suggestedFilename, entry, finishing: false });
+    if (!this.capReached) return undefined;
+    this.cancelByCap(entry);
+    return { cancel: true };
   }
 
   /**
    * `Browser.downloadProgress`. Answers the stored name when Chrome reports the file complete (the capture
-   * then renames and hashes it and calls `stored`), otherwise undefined.
+   * then renames and hashes it and calls `stored`), a cancel when the file takes the session past its cap.
    */
-  progress(guid: string, state: string, receivedBytes: number, now: Date): string | undefined {
+  progress(guid: string, state: string, receivedBytes: number, now: Date): LedgerAction {
     const t = this.byGuid.get(guid);
     if (t?.entry.state !== 'in-progress' || t.finishing) return undefined;
     t.entry.bytes = receivedBytes;
@@ -69,9 +88,13 @@ export class DownloadLedger {
       this.generation++;
       return undefined;
     }
+    if (this.capBytes > 0 && this.heldBytes() > this.capBytes) {
+      this.cancelByCap(t.entry);
+      return { cancel: true };
+    }
     if (state !== 'completed') return undefined;
     t.finishing = true;
-    return this.uniqueName(timestampedName(t.suggested, now.getTime()));
+    return { finish: this.uniqueName(timestampedName(t.suggested, now.getTime())) };
   }
 
   /** The capture has the complete file under `name` with these bytes and digest. */
@@ -127,9 +150,26 @@ export class DownloadLedger {
     return {
       generation: this.generation,
       sealed: this.sealed,
+      capBytes: this.capBytes,
+      capReached: this.capReached,
       downloads: [...this.byGuid.values()].map((t) => ({ ...t.entry })),
       logs: [],
     };
+  }
+
+  /** What the session's downloads hold now: the complete ones and what the running ones have received. */
+  private heldBytes(): number {
+    let bytes = 0;
+    for (const t of this.byGuid.values())
+      if (t.entry.state === 'complete' || t.entry.state === 'in-progress') bytes += t.entry.bytes;
+    return bytes;
+  }
+
+  private cancelByCap(entry: DownloadEntry): void {
+    entry.state = 'cancelled';
+    entry.cancelledBy = 'cap';
+    this.capReached = true;
+    this.generation++;
   }
 
   /** Two downloads of one name completing in the same millisecond must not share a stored name. */
