@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
 import Browserbase from '@browserbasehq/sdk';
 import { Hyperbrowser } from '@hyperbrowser/sdk';
 import { chromium } from 'playwright-core';
@@ -8,6 +10,7 @@ import { createS3ArtifactStore } from '../src/shared/artifacts/s3-store.js';
 import type { ArtifactStore } from '../src/shared/artifacts/store.js';
 import { sessionToken } from '../src/shared/credentials.js';
 import { isNotFound, paths } from '../src/shared/kube/client.js';
+import { repoRoot } from '../src/shared/repo-root.js';
 import { downloadBytes, SLOW_DOWNLOAD } from '../src/testing/site-server.js';
 import { TEST_SESSION_KEY } from '../src/testing/stack.js';
 import { waitFor } from '../src/testing/wait.js';
@@ -238,6 +241,41 @@ describe.skipIf(inject('podNetworkHostIP') === '')('artifacts: downloads kept in
     const zip = await unzip(Buffer.from(await (await bb.sessions.downloads.list(session.id)).arrayBuffer()));
     expect([...zip.keys()]).toEqual([expect.stringMatching(/^report-\d{13}\.pdf$/)]);
     expect(SLOW_DOWNLOAD.sent).toBeLessThan(SLOW_DOWNLOAD.announced);
+  });
+
+  it('the chart’s helm test script reads the ended session’s downloads from the store, and fails naming a store that is down', async () => {
+    // The same script the chart's test pod runs (charts/browserfleet/files/helm-test.mjs), here against this stack.
+    const helmTest = () =>
+      new Promise<{ code: number; out: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          [path.join(repoRoot, 'charts/browserfleet/files/helm-test.mjs')],
+          {
+            env: {
+              ...process.env,
+              GATEWAY_URL: g.baseUrl,
+              API_KEY: g.apiKey,
+              ARTIFACTS: 'on',
+              TIMEOUT_SECONDS: '60',
+            },
+          },
+          (err, stdout, stderr) =>
+            resolve({ code: err ? Number(err.code ?? 1) : 0, out: `${stdout}${stderr}` }),
+        );
+      });
+    const ok = await helmTest();
+    expect(ok.out).toMatch(/the object store answered: the session's downloads are a zip of 22 bytes/);
+    expect(ok.code).toBe(0);
+    await store.interrupt();
+    try {
+      const down = await helmTest();
+      expect(down.code).toBe(1);
+      expect(down.out).toMatch(
+        /helm test failed: GET \/v1\/sessions\/\S+\/downloads: HTTP 503 .*could not be stored \(Unreachable\)/,
+      );
+    } finally {
+      await store.resume();
+    }
   });
 
   it('the store stopped mid-session: the session still ends on time, its status says why, downloads answer 503', async () => {

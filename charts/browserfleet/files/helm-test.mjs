@@ -1,6 +1,8 @@
 // `helm test`: one session through the gateway, end to end. Creates it with the project's API key, waits until
 // its browser runs, asks the browser for its pages through the gateway (gateway → sidecar → Chrome), then ends
-// it and waits until it has ended. Any failure exits 1 with the step that failed.
+// it and waits until it has ended. With artifacts on, the ended session's downloads are then read back from the
+// object store (the operator's flush wrote there, the gateway lists it): a store that is unreachable or refuses
+// the credentials fails the test with the store's own words. Any failure exits 1 with the step that failed.
 const base = process.env.GATEWAY_URL;
 const headers = { 'content-type': 'application/json', 'x-bb-api-key': process.env.API_KEY ?? '' };
 const deadline = Date.now() + Number(process.env.TIMEOUT_SECONDS ?? 180) * 1000;
@@ -58,6 +60,17 @@ try {
     return s.status === 'COMPLETED' && s;
   });
   console.log(`session ${id} ended: ${ended.status}`);
+  if (process.env.ARTIFACTS === 'on') {
+    const zip = await until('the downloads from the object store', async () => {
+      const res = await fetch(`${base}/v1/sessions/${id}/downloads`, { headers, signal: AbortSignal.timeout(30_000) });
+      const body = Buffer.from(await res.arrayBuffer());
+      if (res.status === 200) return body;
+      // 503 with retry-after: the store did not answer this time; without it: the end's flush failed for good.
+      if (res.status === 503 && res.headers.get('retry-after')) return undefined;
+      throw new Error(`GET /v1/sessions/${id}/downloads: HTTP ${res.status} ${body.toString('utf8')}`);
+    });
+    console.log(`the object store answered: the session's downloads are a zip of ${zip.length} bytes`);
+  }
 } catch (err) {
   console.error(`helm test failed: ${err instanceof Error ? err.message : String(err)}`);
   if (id) await call('POST', `/v1/sessions/${id}`, { status: 'REQUEST_RELEASE' }).catch(() => undefined);
