@@ -105,9 +105,17 @@ function lifecycle(): void {
   const rolledOut = async () => {
     for (const component of ['operator', 'gateway'])
       await kubectl(['rollout', 'status', `deployment/${fullname}-${component}`, '-n', R, '--timeout=300s']);
+    // kube-proxy programs the Service after the pods are Ready; on a loaded machine that can take a while.
     await waitFor(
       'the gateway at its cluster IP',
-      async () => (await fetch(`${publicUrl}/v1/sessions`).catch(() => undefined))?.status === 401,
+      async () =>
+        (
+          await fetch(`${publicUrl}/v1/sessions`, { signal: AbortSignal.timeout(5000) }).catch(
+            () => undefined,
+          )
+        )?.status === 401,
+      180_000,
+      250,
     );
   };
 
@@ -265,7 +273,7 @@ function lifecycle(): void {
   });
 
   it('a session through the installed gateway: Browserbase SDK + Playwright, on a browser pod built from the values', {
-    timeout: 180_000,
+    timeout: 300_000,
   }, async () => {
     const session = await bb.sessions.create({ keepAlive: true });
     expect(session.connectUrl.startsWith(publicUrl.replace(/^http/, 'ws'))).toBe(true);
@@ -278,6 +286,7 @@ function lifecycle(): void {
     await waitFor(
       'the connection reported',
       async () => ((await getSession(session.id)).status?.connections ?? 0) >= 1,
+      120_000,
     );
 
     const pod = await podOf(session.id);
@@ -361,7 +370,7 @@ function lifecycle(): void {
     await waitFor(
       'finished sessions deleted',
       async () => (await client.get<{ items: unknown[] }>(paths.sessions(P))).items.length === 0,
-      60_000,
+      120_000,
       250,
     );
   });

@@ -173,6 +173,8 @@ export function desiredPod({
           readinessProbe: {
             httpGet: { path: '/healthz', port: SIDECAR_METRICS_PORT },
             periodSeconds: 1,
+            // The sidecar asks Chrome within 2 s; the kubelet's default of 1 s would call a busy Chrome not ready.
+            timeoutSeconds: 3,
             failureThreshold: 3,
           },
           resources: c.sidecar.resources,
