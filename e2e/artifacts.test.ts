@@ -65,7 +65,10 @@ describe.skipIf(inject('podNetworkHostIP') === '')('artifacts: downloads kept in
     g = await startGatewayStack({
       prefix: 'artifacts',
       pods: 'node',
-      operator: { artifacts, artifactCollector: { flushTimeoutSeconds: 10, concurrency: 2 } },
+      operator: {
+        artifacts,
+        artifactCollector: { flushTimeoutSeconds: 10, concurrency: 2, retentionSweepSeconds: 1 },
+      },
       gateway: { artifacts },
     });
     bb = new Browserbase({ apiKey: g.apiKey, baseURL: g.baseUrl, maxRetries: 0 });
@@ -312,6 +315,38 @@ describe.skipIf(inject('podNetworkHostIP') === '')('artifacts: downloads kept in
       expect(noLog?.message).toContain('CDP log was not stored when it ended (Unreachable)');
     } finally {
       await store.resume();
+    }
+  });
+
+  it('a project’s artifactRetentionSeconds keeps the artifacts past the deleted session, then the sweep deletes them', async () => {
+    const project = paths.project(g.project);
+    await g.stack.client.mergePatch(project, { spec: { artifactRetentionSeconds: 4 } });
+    try {
+      const session = await bb.sessions.create({});
+      const browser = await chromium.connectOverCDP(session.connectUrl);
+      const page = await (browser.contexts()[0] ?? (await browser.newContext())).newPage();
+      await page.goto(`${g.site.url}/offer`);
+      await page.click('#attachment');
+      await waitFor(
+        'the download stored',
+        async () => ((await g.getSession(session.id)).status?.artifacts?.downloads?.stored ?? 0) >= 1,
+      );
+      await browser.close();
+      expect(await flushed(session.id)).toMatchObject({ state: 'Stored' });
+      const scope = { project: g.project, session: session.id };
+      await g.stack.client.delete(paths.session(g.stack.namespace, session.id));
+      await waitFor('the session deleted', () =>
+        g.getSession(session.id).then(
+          () => false,
+          (err: unknown) => isNotFound(err),
+        ),
+      );
+      // The session is gone, its artifacts are not: the retention has not passed.
+      expect((await reader.list(scope)).map((a) => a.kind)).toEqual(['downloads', 'logs']);
+      // The sweep (every second here) deletes them once it has.
+      await waitFor('the artifacts swept', async () => (await reader.list(scope)).length === 0, 30_000, 250);
+    } finally {
+      await g.stack.client.mergePatch(project, { spec: { artifactRetentionSeconds: null } });
     }
   });
 });

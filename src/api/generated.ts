@@ -17,6 +17,8 @@ export interface BrowserProjectSpec {
   ttlSecondsAfterFinished?: number;
   /** The most a session's downloads may hold together, in bytes, taken when the session starts; past it further downloads are cancelled and status.artifacts says so (DownloadCapReached). 0 means no cap beyond the pod's own disk. */
   maxDownloadBytes?: number;
+  /** How long a session's artifacts (downloads, CDP log) are kept after it ended even when its BrowserSession is deleted sooner (by ttlSecondsAfterFinished or by hand); the operator deletes them once this has passed. Unset: they go with the BrowserSession. */
+  artifactRetentionSeconds?: number;
   /** Session creates per minute accepted by the gateway; 0 means unlimited. */
   createsPerMinute?: number;
   /** Secrets in the project's namespace holding API keys for the gateway. Each key is a value under `key` (default `apiKey`); values are compared in constant time and never logged. */

@@ -3,6 +3,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { V1Pod } from '@kubernetes/client-node';
 import {
   API_VERSION,
+  type BrowserProject,
   type BrowserSession,
   CDP_PORT,
   FINALIZER_ARTIFACTS,
@@ -12,7 +13,7 @@ import {
 } from '../api/index.js';
 import { CDP_LOG_ARTIFACT, type SessionScope } from '../shared/artifacts/keys.js';
 import { type ArtifactStore, ArtifactStoreError } from '../shared/artifacts/store.js';
-import type { Clock } from '../shared/clock.js';
+import type { Clock, Timer } from '../shared/clock.js';
 import { sessionToken } from '../shared/credentials.js';
 import { isNotFound, type KubeClient, paths } from '../shared/kube/client.js';
 import type { Informer } from '../shared/kube/informer.js';
@@ -24,8 +25,10 @@ import {
   type ArtifactWork,
   artifactWork,
   type CopyOutcome,
+  expiredArtifacts,
   keepsDownloads,
   keepsLog,
+  keptForRetention,
   type SidecarManifest,
   summarize,
 } from './artifact-plan.js';
@@ -48,11 +51,15 @@ export interface ArtifactCollectorOptions {
   client: KubeClient;
   sessions: Informer<BrowserSession>;
   pods: Informer<V1Pod>;
+  /** For each project's artifactRetentionSeconds. */
+  projects: Informer<BrowserProject>;
   store: ArtifactStore;
   /** The HMAC key the session credentials are derived from: the sidecar's port takes the session's own. */
   sessionKey: string;
   flushTimeoutSeconds: number;
   concurrency: number;
+  /** How often projects that keep artifacts past their sessions are swept (artifactRetentionSeconds). */
+  retentionSweepSeconds: number;
   clock: Clock;
   log: Logger;
   /** The sidecar's port (the pod's CDP port); tests of the collector alone may point it elsewhere. */
@@ -71,6 +78,9 @@ class SidecarError extends Error {}
 export class ArtifactCollector {
   private readonly queue: WorkQueue;
   private loop: Promise<void> | undefined;
+  private sweepTimer: Timer | undefined;
+  private sweeping: Promise<void> | undefined;
+  private stopped = false;
 
   constructor(private readonly o: ArtifactCollectorOptions) {
     this.queue = new WorkQueue({ clock: o.clock, baseDelayMs: 200, maxDelayMs: 30_000 });
@@ -90,11 +100,51 @@ export class ArtifactCollector {
       workers: this.o.concurrency,
       log: this.o.log,
     });
+    this.scheduleSweep();
+  }
+
+  private scheduleSweep(): void {
+    if (this.stopped) return;
+    this.sweepTimer = this.o.clock.setTimeout(() => {
+      this.sweeping = this.sweep()
+        .catch((err: unknown) => this.o.log.warn('the retention sweep failed; it runs again', { err }))
+        .finally(() => this.scheduleSweep());
+    }, this.o.retentionSweepSeconds * 1000);
+  }
+
+  /**
+   * Deletes the artifacts of sessions that are gone and whose project's retention has passed. Only projects
+   * that set artifactRetentionSeconds are swept: without it, artifacts go with their session (the finalizer).
+   */
+  async sweep(): Promise<void> {
+    for (const project of this.o.projects.list()) {
+      const retention = project.spec.artifactRetentionSeconds;
+      const name = project.metadata.name ?? '';
+      if (retention === undefined || !name) continue;
+      const live = new Set(
+        this.o.sessions
+          .list()
+          .filter((s) => projectOf(s) === name)
+          .map((s) => s.metadata.name ?? ''),
+      );
+      const stored = await this.o.store.listSessions(name);
+      for (const session of expiredArtifacts(stored, live, retention, this.o.clock.now())) {
+        const count = await this.o.store.deleteSession({ project: name, session });
+        this.o.log.info('session artifacts deleted: past the project’s retention', {
+          project: name,
+          session,
+          count,
+          retentionSeconds: retention,
+        });
+      }
+    }
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.sweepTimer !== undefined) this.o.clock.clearTimeout(this.sweepTimer);
     this.queue.shutDown();
-    await this.loop;
+    await Promise.all([this.loop, this.sweeping]);
   }
 
   private consider(s: BrowserSession): void {
@@ -247,9 +297,15 @@ export class ArtifactCollector {
     session.metadata.finalizers = written.metadata.finalizers;
   }
 
-  /** The session is being deleted: its artifacts go first, then the finalizer. A store outage retries with backoff. */
+  /**
+   * The session is being deleted: its artifacts go first, then the finalizer; unless its project keeps them
+   * past the session (artifactRetentionSeconds), when the sweep deletes them later. A store outage retries with
+   * backoff.
+   */
   private async deleteArtifacts(session: BrowserSession, scope: SessionScope): Promise<void> {
-    const count = await this.o.store.deleteSession(scope);
+    const retention = this.o.projects.get(scope.project)?.spec.artifactRetentionSeconds;
+    const kept = keptForRetention(session, retention, this.o.clock.now());
+    const count = kept ? 0 : await this.o.store.deleteSession(scope);
     const { name, namespace } = session.metadata;
     // An apply to an object that is gone would create it: the cache may still hold a session whose finalizer an
     // earlier pass already gave up (and which the API server then deleted), so the live object is read first.
@@ -270,7 +326,16 @@ export class ArtifactCollector {
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    this.o.log.info('session artifacts deleted with the session', { session: `${namespace}/${name}`, count });
+    if (kept)
+      this.o.log.info('session deleted; its artifacts are kept for the project’s retention', {
+        session: `${namespace}/${name}`,
+        retentionSeconds: retention,
+      });
+    else
+      this.o.log.info('session artifacts deleted with the session', {
+        session: `${namespace}/${name}`,
+        count,
+      });
   }
 
   private applyFinalizer(session: BrowserSession, finalizers: string[]): Promise<BrowserSession> {

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { BrowserSessionStatus } from '../api/index.js';
 import { iso, pod, project, running, session, T0, testConfig } from '../testing/fixtures.js';
-import { artifactWork, type CopyOutcome, type SidecarManifest, summarize } from './artifact-plan.js';
+import {
+  artifactWork,
+  type CopyOutcome,
+  expiredArtifacts,
+  keptForRetention,
+  type SidecarManifest,
+  summarize,
+} from './artifact-plan.js';
 import { planSession } from './plan.js';
 
 const ended = (extra: BrowserSessionStatus = {}): BrowserSessionStatus => ({
@@ -214,7 +221,7 @@ describe('planSession with artifacts kept: the pod waits for the end’s flush, 
   const config = {
     ...testConfig,
     artifacts: { ...testConfig.artifacts, enabled: true },
-    artifactCollector: { flushTimeoutSeconds: 5, concurrency: 1 },
+    artifactCollector: { flushTimeoutSeconds: 5, concurrency: 1, retentionSweepSeconds: 60 },
   };
   const plan = (s: ReturnType<typeof session>, p: typeof live | undefined, now: number) =>
     planSession({ session: s, pod: p, project: project(), now }, { config, token: 't' });
@@ -247,5 +254,34 @@ describe('planSession with artifacts kept: the pod waits for the end’s flush, 
       { config: testConfig, token: 't' },
     );
     expect(p.deletePod).toBe(true);
+  });
+});
+
+describe('retention: artifacts kept past their session', () => {
+  it.each([
+    ['no retention: they go with the session', undefined, T0 + 20_000, false],
+    ['within the retention after the end', 60, T0 + 20_000, true],
+    ['past it', 60, T0 + 70_001, false],
+    ['retention 0: nothing past the session', 0, T0 + 10_001, false],
+  ])('keptForRetention: %s', (_name, retention, now, want) => {
+    expect(keptForRetention(session(ended()), retention, now)).toBe(want);
+  });
+
+  it('keptForRetention: a session deleted before it ended counts from now', () => {
+    expect(keptForRetention(session(running()), 60, T0 + 5000)).toBe(true);
+  });
+
+  it('expiredArtifacts: sessions that are gone and whose newest artifact is older than the retention', () => {
+    const stored = [
+      { session: 'gone-old', artifacts: 2, newestAt: new Date(T0) },
+      { session: 'gone-new', artifacts: 1, newestAt: new Date(T0 + 50_000) },
+      { session: 'alive-old', artifacts: 3, newestAt: new Date(T0) },
+    ];
+    expect(expiredArtifacts(stored, new Set(['alive-old']), 60, T0 + 60_000)).toEqual(['gone-old']);
+    expect(expiredArtifacts(stored, new Set(), 60, T0 + 110_000)).toEqual([
+      'gone-old',
+      'gone-new',
+      'alive-old',
+    ]);
   });
 });

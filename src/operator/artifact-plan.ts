@@ -5,6 +5,7 @@ import {
   FINALIZER_ARTIFACTS,
   isTerminal,
 } from '../api/index.js';
+import type { StoredSession } from '../shared/artifacts/store.js';
 
 /**
  * The artifact collector's decisions (ADR 0012), pure: from a session, its pod and `now` to what the collector
@@ -50,6 +51,36 @@ export function keepsDownloads(s: BrowserSession): boolean {
 /** The session keeps its CDP log (unset: yes, as on Browserbase's logSession). */
 export function keepsLog(s: BrowserSession): boolean {
   return s.spec.logSession !== false;
+}
+
+/**
+ * Deleting the session leaves its artifacts to the retention sweep: its project keeps artifacts for
+ * `retentionSeconds` after the end, and that has not passed (a session deleted before it ended ends now).
+ */
+export function keptForRetention(
+  s: BrowserSession,
+  retentionSeconds: number | undefined,
+  now: number,
+): boolean {
+  if (retentionSeconds === undefined) return false;
+  const endedAt = Date.parse(s.status?.endedAt ?? '');
+  return (Number.isNaN(endedAt) ? now : endedAt) + retentionSeconds * 1000 > now;
+}
+
+/**
+ * The project's sessions whose artifacts the retention sweep deletes now: their BrowserSession is gone and
+ * their newest artifact (the end's flush) is older than the retention. A session that still exists keeps its
+ * artifacts until it is deleted.
+ */
+export function expiredArtifacts(
+  stored: readonly StoredSession[],
+  liveSessions: ReadonlySet<string>,
+  retentionSeconds: number,
+  now: number,
+): string[] {
+  return stored
+    .filter((s) => !liveSessions.has(s.session) && s.newestAt.getTime() + retentionSeconds * 1000 <= now)
+    .map((s) => s.session);
 }
 
 /** When an ended session's flush is given up and its pod deleted anyway. */

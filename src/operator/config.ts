@@ -108,6 +108,8 @@ const fields = z.strictObject({
       flushTimeoutSeconds: intIn(0, 300).default(5),
       /** Sessions whose artifacts are copied at once. */
       concurrency: intIn(1, 64).default(4),
+      /** How often projects with artifactRetentionSeconds are swept for artifacts past their retention. */
+      retentionSweepSeconds: intIn(1, 86400).default(60),
     })
     .prefault({}),
 });

@@ -99,10 +99,12 @@ export class SessionController {
         client,
         sessions: this.sessions,
         pods: this.pods,
+        projects: this.projects,
         store: this.artifactStore,
         sessionKey: config.sessionKey,
         flushTimeoutSeconds: config.artifactCollector.flushTimeoutSeconds,
         concurrency: config.artifactCollector.concurrency,
+        retentionSweepSeconds: config.artifactCollector.retentionSweepSeconds,
         clock: this.clock,
         log: deps.log,
       });

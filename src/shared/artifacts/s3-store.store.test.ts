@@ -88,6 +88,28 @@ describe('S3 artifact store (SeaweedFS)', () => {
     expect((await world.store.list(b)).length).toBe(1);
   });
 
+  it('lists a project’s sessions with their newest write, and no other project’s', async () => {
+    const p = { project: 'retained' };
+    const before = Date.now() - 2000;
+    await world.store.put({ ...p, session: 's-1' }, 'downloads', 'a.txt', Buffer.from('a'), 1);
+    await world.store.put({ ...p, session: 's-1' }, 'logs', 'cdp-log.json', Buffer.from('[]'), 2);
+    await world.store.put({ ...p, session: 's-2' }, 'downloads', 'b.txt', Buffer.from('b'), 1);
+    await world.store.put(
+      { project: 'retained-other', session: 's-3' },
+      'downloads',
+      'c.txt',
+      Buffer.from('c'),
+      1,
+    );
+    const listed = await world.store.listSessions('retained');
+    expect(listed.map((s) => [s.session, s.artifacts])).toEqual([
+      ['s-1', 2],
+      ['s-2', 1],
+    ]);
+    for (const s of listed) expect(s.newestAt.getTime()).toBeGreaterThan(before);
+    expect(await world.store.listSessions('nobody')).toEqual([]);
+  });
+
   it('checks the bucket, and names what is wrong: a missing bucket, refused credentials', async () => {
     await world.store.check();
     const noBucket = createS3ArtifactStore({ ...world.server.s3, bucket: 'no-such-bucket' });

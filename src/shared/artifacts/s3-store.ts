@@ -13,6 +13,7 @@ import {
   type ArtifactKind,
   artifactKey,
   parseArtifactKey,
+  projectPrefix,
   type SessionScope,
   sessionPrefix,
 } from './keys.js';
@@ -21,6 +22,7 @@ import {
   type ArtifactStore,
   ArtifactStoreError,
   type StoredArtifact,
+  type StoredSession,
   type StoreFailureReason,
 } from './store.js';
 
@@ -111,6 +113,36 @@ export function createS3ArtifactStore(config: S3StoreConfig): ArtifactStore {
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
       return found.sort((a, b) => a.kind.localeCompare(b.kind) || compareNames(a.name, b.name));
+    },
+
+    async listSessions(project: string): Promise<StoredSession[]> {
+      const base = `${projectPrefix(prefix, project)}sessions/`;
+      const sessions = new Map<string, StoredSession>();
+      let token: string | undefined;
+      do {
+        const page = await call('listing sessions with artifacts', () =>
+          client.send(
+            new ListObjectsV2Command({
+              Bucket: bucket,
+              Prefix: base,
+              ...(token ? { ContinuationToken: token } : {}),
+            }),
+          ),
+        );
+        for (const o of page.Contents ?? []) {
+          const session = o.Key?.slice(base.length).split('/')[0];
+          if (!session || !o.Key || !parseArtifactKey(`${base}${session}/`, o.Key)) continue;
+          const at = o.LastModified ?? new Date(0);
+          const seen = sessions.get(session);
+          if (!seen) sessions.set(session, { session, artifacts: 1, newestAt: at });
+          else {
+            seen.artifacts++;
+            if (at > seen.newestAt) seen.newestAt = at;
+          }
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+      return [...sessions.values()].sort((a, b) => a.session.localeCompare(b.session));
     },
 
     async deleteSession(scope: SessionScope): Promise<number> {

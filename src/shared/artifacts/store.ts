@@ -9,6 +9,13 @@ export interface StoredArtifact {
   modifiedAt: Date;
 }
 
+/** A session's artifacts in the store, summed up. */
+export interface StoredSession {
+  session: string;
+  artifacts: number;
+  newestAt: Date;
+}
+
 /** An artifact's bytes, streamed: a reader must consume or destroy `body`. */
 export interface ArtifactBody {
   body: Readable;
@@ -34,6 +41,11 @@ export interface ArtifactStore {
   open(scope: SessionScope, kind: ArtifactKind, name: string): Promise<ArtifactBody | undefined>;
   /** Every artifact of the session (of one kind, if given), by kind then name. */
   list(scope: SessionScope, kind?: ArtifactKind): Promise<StoredArtifact[]>;
+  /**
+   * Every session of the project that holds artifacts, with when its newest was written (for retention: the
+   * last write is the end's flush). Sessions are listed whether or not their BrowserSession still exists.
+   */
+  listSessions(project: string): Promise<StoredSession[]>;
   /** Deletes every artifact of the session; resolves with how many there were. Idempotent. */
   deleteSession(scope: SessionScope): Promise<number>;
   /** Resolves when the store answers and the bucket is there and readable; else throws an ArtifactStoreError. */
