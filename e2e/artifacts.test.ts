@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import Browserbase from '@browserbasehq/sdk';
 import { Hyperbrowser } from '@hyperbrowser/sdk';
-import { chromium } from 'playwright-core';
+import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BrowserSession } from '../src/api/index.js';
 import { type ObjectStore, startObjectStore } from '../src/localcluster/object-store.js';
@@ -46,6 +46,29 @@ async function flushed(id: string): Promise<Artifacts> {
     const a = (await g.getSession(id)).status?.artifacts;
     return a?.flushed ? a : undefined;
   });
+}
+
+/** A browser on the session that downloaded the test site's attachment, once the collector has stored it. */
+async function attachmentStored(connectUrl: string, id: string): Promise<Browser> {
+  const browser = await chromium.connectOverCDP(connectUrl);
+  const page = await (browser.contexts()[0] ?? (await browser.newContext())).newPage();
+  await page.goto(`${g.site.url}/offer`);
+  await page.click('#attachment');
+  await waitFor(
+    'the download stored',
+    async () => ((await g.getSession(id)).status?.artifacts?.downloads?.stored ?? 0) >= 1,
+  );
+  return browser;
+}
+
+async function sessionDeleted(id: string): Promise<void> {
+  await g.stack.client.delete(paths.session(g.stack.namespace, id));
+  await waitFor('the session deleted', () =>
+    g.getSession(id).then(
+      () => false,
+      (err: unknown) => isNotFound(err),
+    ),
+  );
 }
 
 /** What the sidecar lists right now, asked as the collector asks (the session's own credential). */
@@ -123,13 +146,7 @@ describe.skipIf(inject('podNetworkHostIP') === '')('artifacts: downloads kept in
     expect((await g.getSession(session.id)).metadata.finalizers).toContain('browserfleet.dev/artifacts');
     // Its two files and its CDP log.
     expect((await reader.list(scope)).map((a) => a.kind)).toEqual(['downloads', 'downloads', 'logs']);
-    await g.stack.client.delete(paths.session(g.stack.namespace, session.id));
-    await waitFor('the session deleted', () =>
-      g.getSession(session.id).then(
-        () => false,
-        (err: unknown) => isNotFound(err),
-      ),
-    );
+    await sessionDeleted(session.id);
     expect(await reader.list(scope)).toEqual([]);
   });
 
@@ -186,14 +203,7 @@ describe.skipIf(inject('podNetworkHostIP') === '')('artifacts: downloads kept in
     await hb.sessions.stop(plain.id);
 
     const session = await hb.sessions.create({ saveDownloads: true });
-    const browser = await chromium.connectOverCDP(`${session.wsEndpoint}&keepAlive=true`);
-    const page = await (browser.contexts()[0] ?? (await browser.newContext())).newPage();
-    await page.goto(`${g.site.url}/offer`);
-    await page.click('#attachment');
-    await waitFor(
-      'the download stored',
-      async () => ((await g.getSession(session.id)).status?.artifacts?.downloads?.stored ?? 0) >= 1,
-    );
+    const browser = await attachmentStored(`${session.wsEndpoint}&keepAlive=true`, session.id);
     expect(await hb.sessions.getDownloadsURL(session.id)).toMatchObject({
       status: 'in_progress',
       downloadsUrl: null,
@@ -323,24 +333,11 @@ describe.skipIf(inject('podNetworkHostIP') === '')('artifacts: downloads kept in
     await g.stack.client.mergePatch(project, { spec: { artifactRetentionSeconds: 4 } });
     try {
       const session = await bb.sessions.create({});
-      const browser = await chromium.connectOverCDP(session.connectUrl);
-      const page = await (browser.contexts()[0] ?? (await browser.newContext())).newPage();
-      await page.goto(`${g.site.url}/offer`);
-      await page.click('#attachment');
-      await waitFor(
-        'the download stored',
-        async () => ((await g.getSession(session.id)).status?.artifacts?.downloads?.stored ?? 0) >= 1,
-      );
+      const browser = await attachmentStored(session.connectUrl, session.id);
       await browser.close();
       expect(await flushed(session.id)).toMatchObject({ state: 'Stored' });
       const scope = { project: g.project, session: session.id };
-      await g.stack.client.delete(paths.session(g.stack.namespace, session.id));
-      await waitFor('the session deleted', () =>
-        g.getSession(session.id).then(
-          () => false,
-          (err: unknown) => isNotFound(err),
-        ),
-      );
+      await sessionDeleted(session.id);
       // The session is gone, its artifacts are not: the retention has not passed.
       expect((await reader.list(scope)).map((a) => a.kind)).toEqual(['downloads', 'logs']);
       // The sweep (every second here) deletes them once it has.
