@@ -170,3 +170,48 @@ describe('download capture through the CDP proxy', () => {
     expect(methods).toContain('Browser.setDownloadBehavior');
   });
 });
+
+describe('the session’s download cap', { timeout: 60_000 }, () => {
+  it('cancels the download that takes the session past its cap, and says so in the manifest', async () => {
+    const own = await launchChromium();
+    const report = downloadBytes('report.pdf').length;
+    const capped = createSidecar(
+      testSidecarConfig(
+        {
+          chromeUrl: new URL(own.httpUrl),
+          session: { namespace: 'team-a', name: 'capped', uid: '5b0e8f8a-2222-4000-8000-0000000000d2' },
+          sessionToken: token,
+        },
+        { downloadCapBytes: report + 10 },
+      ),
+    );
+    try {
+      const { port } = await capped.listen();
+      const at = `http://127.0.0.1:${port}`;
+      const read = async () =>
+        (await (await fetch(`${at}/artifacts/v1/manifest`, { headers: auth })).json()) as ArtifactManifest;
+      const b = await playwright.connectOverCDP(`${at}/?token=${token}`);
+      const page = await (b.contexts()[0] ?? (await b.newContext())).newPage();
+      await page.goto(`${site.url}/offer`);
+      const [first] = await Promise.all([page.waitForEvent('download'), page.click('#attachment')]);
+      expect(await first.failure()).toBeNull();
+      await waitFor('the first file kept', async () => complete(await read(), 'report.pdf').length === 1);
+      // Its bytes and the next file's are more than the cap: the next one goes.
+      const [second] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      expect(await second.failure()).toBe('canceled');
+      const m = await waitFor('the cap recorded', async () => {
+        const got = await read();
+        return got.capReached ? got : undefined;
+      });
+      expect(m.capBytes).toBe(report + 10);
+      expect(m.downloads.map((d) => [d.state, d.cancelledBy ?? null])).toEqual([
+        ['complete', null],
+        ['cancelled', 'cap'],
+      ]);
+      await b.close();
+    } finally {
+      await capped.close();
+      await own.close();
+    }
+  });
+});
