@@ -253,6 +253,13 @@ describe('what the chart renders, read by the programs that use it', () => {
         expect(operator.sidecar.image).toBe(`browserfleet/browserfleet:${version}`);
         expect(gateway.publicUrl).toBe(`http://${fullname}-gateway.${namespace}.svc`);
       }
+      // helm test reads the ended session's downloads back from the store when the release keeps artifacts.
+      const testPod = one(objects, 'Pod', '-test-session') as unknown as {
+        spec: { containers: { env: { name: string; value?: string }[] }[] };
+      };
+      expect(testPod.spec.containers[0]?.env.find((e) => e.name === 'ARTIFACTS')?.value).toBe(
+        full ? 'on' : 'off',
+      );
       for (const d of find(objects, 'Deployment'))
         expect(podSpecOf(d).containers[0]?.image).toBe(operator.sidecar.image);
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import WebSocket from 'ws';
 import type { Clock } from '../../shared/clock.js';
@@ -173,7 +173,15 @@ export class DownloadCapture {
   private act(guid: string, action: LedgerAction): void {
     if (action === undefined) return;
     if ('finish' in action) this.track(this.finish(guid, action.finish));
-    else void this.command('Browser.cancelDownload', { guid }).catch(() => {});
+    else {
+      // Chrome drops a cancelled file itself, but one it finished before the cancel arrived (a small file is
+      // complete in its first event) stays: it is not the session's, so it goes too.
+      const cancelled = this.command('Browser.cancelDownload', { guid })
+        .catch(() => {})
+        .then(() => rm(path.join(this.folders.incoming, guid), { force: true }))
+        .catch(() => {});
+      this.track(cancelled);
+    }
   }
 
   private track(work: Promise<void>): void {
