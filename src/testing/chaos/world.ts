@@ -179,14 +179,19 @@ export async function startChaosWorld(opts: {
           return undefined;
         },
       );
-      if (r) lastSeen = `HTTP ${r.status}`;
+      // Seen twice: HTTP 404 for minutes, with the Service's rules written. Its body says who answered.
+      if (r) lastSeen = `HTTP ${r.status} ${(await r.text().catch(() => '')).slice(0, 160)}`;
       return r?.status === 401;
     }).catch(async (err: unknown) => {
-      const nat = await run('iptables-save', ['-t', 'nat']).then(
-        (o) => o.stdout.split('\n').filter((l) => l.includes(GATEWAY_IP)).length,
-        () => -1,
+      const saved = await run('iptables-save', ['-t', 'nat']).then(
+        (o) => o.stdout.split('\n'),
+        () => [] as string[],
       );
-      throw new Error(`${(err as Error).message}: last try ${lastSeen}; ${nat} nat rules name ${GATEWAY_IP}`);
+      const nat = saved.filter((l) => l.includes(GATEWAY_IP)).length;
+      const jumps = saved.filter((l) => /^-A (OUTPUT|PREROUTING) .*KUBE-SERVICES/.test(l)).length;
+      throw new Error(
+        `${(err as Error).message}: last try ${lastSeen}; ${nat} nat rules name ${GATEWAY_IP}; ${jumps} OUTPUT/PREROUTING jumps to KUBE-SERVICES`,
+      );
     });
     const secret = await client.get<{ data: Record<string, string> }>(
       paths.secret(P, `${fullname}-${project}-api-key`),
