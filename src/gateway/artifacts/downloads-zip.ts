@@ -64,14 +64,7 @@ export async function sendDownloadsZip(
   try {
     zip = await downloadsZip(store, scope);
   } catch (err) {
-    if (err instanceof ArtifactStoreError)
-      throw new ApiError(
-        'ARTIFACTS_UNAVAILABLE',
-        `downloads: ${err.message}`,
-        { 'retry-after': '5' },
-        { cause: err },
-      );
-    throw err;
+    throw storeUnavailable('downloads', err);
   }
   res.status(200).set({
     'content-type': 'application/zip',
@@ -81,6 +74,16 @@ export async function sendDownloadsZip(
   await pipeline(zip.stream, res).catch((err: unknown) => {
     res.destroy(err instanceof Error ? err : new Error(String(err)));
   });
+}
+
+/**
+ * A store that did not answer, as the API says it: 503 with Retry-After (the store may be back soon, and the SDKs
+ * retry 5xx on their own), naming what was being read. Anything else is passed on as it is.
+ */
+export function storeUnavailable(what: string, err: unknown): unknown {
+  return err instanceof ArtifactStoreError
+    ? new ApiError('ARTIFACTS_UNAVAILABLE', `${what}: ${err.message}`, { 'retry-after': '5' }, { cause: err })
+    : err;
 }
 
 /**

@@ -3,12 +3,13 @@ import { pipeline } from 'node:stream/promises';
 import type { Response } from 'express';
 import { type BrowserSession, isTerminal, projectOf } from '../../api/index.js';
 import { CDP_LOG_ARTIFACT } from '../../shared/artifacts/keys.js';
-import { type ArtifactStore, ArtifactStoreError } from '../../shared/artifacts/store.js';
+import type { ArtifactStore } from '../../shared/artifacts/store.js';
 import type { Clock } from '../../shared/clock.js';
 import { callBrowser } from '../connect-auth.js';
 import { ApiError, type ApiErrorCode } from '../errors.js';
 import { type PodEndpoint, podEndpoint } from '../pod-client.js';
 import type { SessionCache } from '../session-cache.js';
+import { storeUnavailable } from './downloads-zip.js';
 
 /**
  * `GET /v1/sessions/:id/logs`: the session's CDP log (recorded by its sidecar, src/sidecar/cdp-log), a bare
@@ -97,14 +98,7 @@ export async function sendSessionLogs(
 async function fromStore(res: Response, store: ArtifactStore, session: BrowserSession): Promise<void> {
   const scope = { project: projectOf(session), session: session.metadata.name ?? '' };
   const opened = await store.open(scope, 'logs', CDP_LOG_ARTIFACT).catch((err: unknown) => {
-    if (err instanceof ArtifactStoreError)
-      throw new ApiError(
-        'ARTIFACTS_UNAVAILABLE',
-        `logs: ${err.message}`,
-        { 'retry-after': '5' },
-        { cause: err },
-      );
-    throw err;
+    throw storeUnavailable('logs', err);
   });
   if (!opened)
     throw new ApiError(

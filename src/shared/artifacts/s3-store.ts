@@ -57,6 +57,27 @@ export function createS3ArtifactStore(config: S3StoreConfig): ArtifactStore {
       throw storeError(err, `${what} in ${where}`);
     }
   };
+  /** Every object under `keyPrefix`, page by page (ListObjectsV2 answers at most 1000 at a time). */
+  async function* objectsUnder(
+    keyPrefix: string,
+    what: string,
+  ): AsyncGenerator<{ key: string; bytes: number; modifiedAt: Date }> {
+    let token: string | undefined;
+    do {
+      const page = await call(what, () =>
+        client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: keyPrefix,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        ),
+      );
+      for (const o of page.Contents ?? [])
+        if (o.Key) yield { key: o.Key, bytes: o.Size ?? 0, modifiedAt: o.LastModified ?? new Date(0) };
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
 
   return {
     async put(scope, kind, name, body, bytes, contentType) {
@@ -94,54 +115,26 @@ export function createS3ArtifactStore(config: S3StoreConfig): ArtifactStore {
     async list(scope, kind?: ArtifactKind): Promise<StoredArtifact[]> {
       const base = sessionPrefix(prefix, scope);
       const found: StoredArtifact[] = [];
-      let token: string | undefined;
-      do {
-        const page = await call('listing artifacts', () =>
-          client.send(
-            new ListObjectsV2Command({
-              Bucket: bucket,
-              Prefix: kind ? `${base}${kind}/` : base,
-              ...(token ? { ContinuationToken: token } : {}),
-            }),
-          ),
-        );
-        for (const o of page.Contents ?? []) {
-          const parsed = o.Key ? parseArtifactKey(base, o.Key) : undefined;
-          if (parsed)
-            found.push({ ...parsed, bytes: o.Size ?? 0, modifiedAt: o.LastModified ?? new Date(0) });
-        }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
+      for await (const o of objectsUnder(kind ? `${base}${kind}/` : base, 'listing artifacts')) {
+        const parsed = parseArtifactKey(base, o.key);
+        if (parsed) found.push({ ...parsed, bytes: o.bytes, modifiedAt: o.modifiedAt });
+      }
       return found.sort((a, b) => a.kind.localeCompare(b.kind) || compareNames(a.name, b.name));
     },
 
     async listSessions(project: string): Promise<StoredSession[]> {
       const base = `${projectPrefix(prefix, project)}sessions/`;
       const sessions = new Map<string, StoredSession>();
-      let token: string | undefined;
-      do {
-        const page = await call('listing sessions with artifacts', () =>
-          client.send(
-            new ListObjectsV2Command({
-              Bucket: bucket,
-              Prefix: base,
-              ...(token ? { ContinuationToken: token } : {}),
-            }),
-          ),
-        );
-        for (const o of page.Contents ?? []) {
-          const session = o.Key?.slice(base.length).split('/')[0];
-          if (!session || !o.Key || !parseArtifactKey(`${base}${session}/`, o.Key)) continue;
-          const at = o.LastModified ?? new Date(0);
-          const seen = sessions.get(session);
-          if (!seen) sessions.set(session, { session, artifacts: 1, newestAt: at });
-          else {
-            seen.artifacts++;
-            if (at > seen.newestAt) seen.newestAt = at;
-          }
+      for await (const o of objectsUnder(base, 'listing sessions with artifacts')) {
+        const session = o.key.slice(base.length).split('/')[0];
+        if (!session || !parseArtifactKey(`${base}${session}/`, o.key)) continue;
+        const seen = sessions.get(session);
+        if (!seen) sessions.set(session, { session, artifacts: 1, newestAt: o.modifiedAt });
+        else {
+          seen.artifacts++;
+          if (o.modifiedAt > seen.newestAt) seen.newestAt = o.modifiedAt;
         }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
+      }
       return [...sessions.values()].sort((a, b) => a.session.localeCompare(b.session));
     },
 
