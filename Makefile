@@ -1,7 +1,7 @@
 # browserfleet — `make dev` runs the product on this machine, `make test` runs every test.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-APT_PACKAGES := chromium iproute2 openssl util-linux procps curl
+APT_PACKAGES := chromium chromium-driver iproute2 openssl util-linux procps curl
 export BF_TOOLS_BIN := $(shell bash -c 'source hack/tools-env.sh && echo $$BF_TOOLS_BIN')
 # One real node per machine (its iptables chains and pod cgroups are machine-wide): whatever starts one waits for
 # this lock. BF_CLUSTER_LOCK_HELD=1 says a caller holds it already (flock is not re-entrant across processes).

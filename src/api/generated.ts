@@ -134,8 +134,10 @@ export interface BrowserSessionStatus {
   endReason?: 'Released' | 'Disconnected' | 'Expired' | 'NeverConnected' | 'PodFailed' | 'PodLost' | 'NodeLost' | 'PodRejected' | 'ServiceRejected' | 'Deleted' | 'QuotaExceeded' | 'InvalidSpec' | 'ProjectNotFound';
   /** Milliseconds from admission to the browser being ready. */
   startupLatencyMs?: number;
-  /** Open CDP client connections (reported by the sidecar). */
+  /** Open client connections (reported by the sidecar): CDP websockets and the active WebDriver session. */
   connections?: number;
+  /** Of the open connections, WebDriver sessions: 1 from a Selenium client's new session until its quit() or its idle limit, else 0 (reported by the sidecar). */
+  webdriverConnections?: number;
   /** Open pages in the browser (reported by the sidecar). */
   pages?: number;
   /** A client connected with keepAlive=true (reported by the sidecar). */

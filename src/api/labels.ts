@@ -15,6 +15,8 @@ export const CDP_PORT = 9223;
 export const BROWSER_UPLOAD_PATHS = { browserbase: '/tmp/.uploads', hyperbrowser: '/tmp/uploads' } as const;
 export const SIDECAR_METRICS_PORT = 9224;
 export const CHROME_DEBUG_PORT = 9222;
+/** chromedriver's port on the browser pod's localhost (ADR 0014); like Chrome's, only the sidecar reaches it. */
+export const WEBDRIVER_PORT = 9515;
 
 export const SESSIONS_PLURAL = 'browsersessions';
 export const PROJECTS_PLURAL = 'browserprojects';

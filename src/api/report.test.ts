@@ -8,6 +8,7 @@ const report = {
   bootId: 'b1',
   seq: 3,
   connections: 1,
+  webdriverConnections: 1,
   pages: 2,
   keepAliveRequested: true,
   chromeReachable: true,
@@ -26,6 +27,7 @@ describe('parseConnectionReport', () => {
       chromeReachable: _c,
       lastConnectedAt: _l,
       artifactsGeneration: _a,
+      webdriverConnections: _w,
       ...minimal
     } = report;
     expect(parseConnectionReport({ ...minimal, lastDisconnectedAt: null, futureField: 1 })).toEqual({
@@ -33,6 +35,7 @@ describe('parseConnectionReport', () => {
       keepAliveRequested: false,
       chromeReachable: true,
       artifactsGeneration: 0,
+      webdriverConnections: 0,
     });
   });
 

@@ -23,8 +23,10 @@ export const connectionReportSchema = z.object({
   /** Random per sidecar process; `seq` only orders reports of one boot. */
   bootId: name,
   seq: count,
-  /** Open client websockets, browser- and page-level. */
+  /** Open clients: CDP websockets (browser- and page-level) and the active WebDriver session. */
   connections: count,
+  /** Of those, WebDriver sessions (0 or 1); absent from sidecars that predate WebDriver. */
+  webdriverConnections: count.default(0),
   /** Open page targets in Chrome. */
   pages: count,
   /** Sticky: a client connected with `keepAlive=true`. */

@@ -11,6 +11,7 @@ import { createLiveView } from './live-view/live-view.js';
 import { createGatewayMetrics } from './metrics.js';
 import type { SessionCache } from './session-cache.js';
 import type { SessionService } from './session-service.js';
+import { createWebDriverGateway } from './webdriver/webdriver-gateway.js';
 
 const API_KEY = 'bf_unit_0123456789abcdefghijklmn';
 const TOKEN = 'ZGVmYXVsdC9zLTE.0123456789abcdefghijklmnopqrstuv';
@@ -56,6 +57,17 @@ describe('gateway app logging', () => {
       liveView: createLiveView({
         sessionKey: config.sessionKey,
         cache,
+        connectWaitMs: 1000,
+        metrics,
+        log,
+        clock: systemClock,
+      }),
+      webdriver: createWebDriverGateway({
+        sessionKey: config.sessionKey,
+        keys: failingKeys,
+        cache: cache,
+        sessions: {} as SessionService,
+        links: new Links(config, systemClock),
         connectWaitMs: 1000,
         metrics,
         log,

@@ -6,9 +6,11 @@ import { browserbaseRoutes } from './routes/browserbase.js';
 import type { RouteDeps } from './routes/context.js';
 import { devtoolsRoutes } from './routes/devtools.js';
 import { hyperbrowserRoutes } from './routes/hyperbrowser.js';
+import type { WebDriverGateway } from './webdriver/webdriver-gateway.js';
 
 export interface GatewayAppDeps extends RouteDeps {
   liveView: LiveView;
+  webdriver: WebDriverGateway;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -59,6 +61,10 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
     next();
   });
 
+  // Selenium's commands pass to the session's chromedriver as they are (bodies streamed, errors in WebDriver's
+  // own shape), so they come before the body parser and the dialects' error shape.
+  app.all('/webdriver{/*rest}', (req: Request, res: Response) => deps.webdriver.handle(req, res));
+
   // A body the JSON parser would skip must not turn into a default session: what it cannot read is refused.
   app.use((req: Request, _res: Response, next: NextFunction) => {
     // Uploads are multipart, parsed as a stream by their own route (artifacts/uploads.ts).
@@ -88,12 +94,6 @@ export function createGatewayApp(deps: GatewayAppDeps): express.Express {
     }),
   );
   app.use(deps.liveView.router);
-  app.all('/webdriver{/*rest}', () => {
-    throw new ApiError(
-      'NOT_IMPLEMENTED',
-      'Selenium/WebDriver is not supported by browserfleet; connect over CDP with the connectUrl',
-    );
-  });
 
   app.use((req: Request) => {
     throw new ApiError('NOT_FOUND', `no such endpoint: ${req.method} ${req.path}`);

@@ -19,6 +19,7 @@ import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { SessionCache } from './session-cache.js';
 import { SessionService } from './session-service.js';
 import { refuseUpgrade } from './upgrade-response.js';
+import { createWebDriverGateway } from './webdriver/webdriver-gateway.js';
 
 export interface Gateway {
   /** Bound ports (port 0 in config picks a free one). */
@@ -83,6 +84,17 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     log,
     clock,
   });
+  const webdriver = createWebDriverGateway({
+    sessionKey: config.sessionKey,
+    keys,
+    cache,
+    sessions,
+    links,
+    connectWaitMs: config.connectWaitMs,
+    metrics,
+    log,
+    clock,
+  });
   const artifacts = config.artifacts.enabled ? createS3ArtifactStore(config.artifacts.s3) : undefined;
   const app = createGatewayApp({
     config,
@@ -94,6 +106,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     log,
     clock,
     liveView,
+    webdriver,
     artifacts,
   });
 
@@ -107,6 +120,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
       socket.on('error', () => {});
       refuseUpgrade(socket, new ApiError('INVALID_REQUEST', 'path: not a valid request target'));
     } else if (url.pathname.startsWith('/live/')) liveView.handleUpgrade(req, socket, head, url);
+    else if (url.pathname.startsWith('/webdriver/')) webdriver.handleUpgrade(req, socket, head, url);
     else if (url.pathname.startsWith('/v1/') || url.pathname.startsWith('/api/')) {
       socket.on('error', () => {});
       refuseUpgrade(socket, new ApiError('NOT_FOUND', `no websocket endpoint at ${url.pathname}`));
@@ -147,6 +161,7 @@ export async function startGateway(config: GatewayConfig, opts: GatewayOptions =
     async stop() {
       const closed = Promise.all([new Promise((r) => server.close(r)), new Promise((r) => health.close(r))]);
       server.closeIdleConnections();
+      webdriver.close();
       await Promise.all([cdp.close(), liveView.close()]);
       server.closeAllConnections();
       health.closeAllConnections();

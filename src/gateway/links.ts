@@ -34,7 +34,7 @@ export class Links {
     const token = this.token(s);
     return {
       connectUrl: `${this.ws}/?signingKey=${token}`,
-      seleniumRemoteUrl: `${this.http}/webdriver`,
+      seleniumRemoteUrl: this.webdriver(),
       signingKey: token,
     };
   }
@@ -45,7 +45,21 @@ export class Links {
       wsEndpoint: `${this.ws}/?token=${token}`,
       token,
       liveUrl: this.live(s, { ttlSeconds: liveViewTtlSeconds }),
+      webdriverEndpoint: this.webdriver(),
     };
+  }
+
+  /**
+   * Selenium's remote URL: one for every session, since Selenium clients rewrite paths and drop queries; the
+   * session is told by the header its client sends (ADR 0014).
+   */
+  webdriver(): string {
+    return `${this.http}/webdriver`;
+  }
+
+  /** The BiDi websocket of a WebDriver session (`webSocketUrl: true`): clients connect to it as is, no header. */
+  webdriverBidi(s: BrowserSession, webdriverSessionId: string): string {
+    return `${this.ws}/webdriver/session/${encodeURIComponent(webdriverSessionId)}?token=${this.token(s)}`;
   }
 
   /** The browser-level CDP websocket, for clients that take a DevTools URL as is. */

@@ -12,10 +12,13 @@ import {
   MANAGED_BY,
   projectOf,
   SIDECAR_METRICS_PORT,
+  WEBDRIVER_PORT,
 } from '../api/index.js';
 import type { OperatorConfig } from './config.js';
 
 const MAX_NAME = 63;
+/** The browser pod's chromedriver container (ADR 0014). */
+export const WEBDRIVER_CONTAINER = 'webdriver';
 /** The session's download folder, one emptyDir shared by the Chrome and sidecar containers. */
 const DOWNLOAD_DIR = '/var/run/browserfleet/downloads';
 const UPLOAD_DIR = '/var/run/browserfleet/uploads';
@@ -161,6 +164,8 @@ export function desiredPod({
             // Browserbase's browserSettings.logSession: false turns the CDP log off.
             { name: 'BF_CDP_LOG', value: s.spec.logSession === false ? 'off' : 'on' },
             { name: 'BF_DOWNLOAD_CAP_BYTES', value: String(downloadCapBytes) },
+            { name: 'BF_WEBDRIVER_URL', value: `http://127.0.0.1:${WEBDRIVER_PORT}` },
+            { name: 'BF_WEBDRIVER_IDLE_SECONDS', value: String(c.webdriver.idleSeconds) },
           ],
           volumeMounts: [
             { name: 'downloads', mountPath: DOWNLOAD_DIR },
@@ -178,6 +183,17 @@ export function desiredPod({
             failureThreshold: 3,
           },
           resources: c.sidecar.resources,
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+        },
+        {
+          // Selenium's server for this session (ADR 0014). It binds the pod's localhost only and refuses a
+          // foreign Host or Origin header, so neither the pod network nor a page can drive it; the sidecar can.
+          name: WEBDRIVER_CONTAINER,
+          image: c.chrome.image,
+          command: ['/usr/bin/tini', '--', '/usr/bin/chromedriver'],
+          args: [`--port=${WEBDRIVER_PORT}`, '--log-level=WARNING'],
+          env: [{ name: 'HOME', value: '/tmp' }],
+          resources: c.webdriver.resources,
           securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
         },
       ],

@@ -55,6 +55,17 @@ const fields = z.strictObject({
       resources: resources({ cpu: '50m', memory: '64Mi' }, { memory: '256Mi' }),
     })
     .prefault({}),
+  /** The pod's chromedriver (ADR 0014): runs from the Chrome image, attached to the session's Chrome. */
+  webdriver: z
+    .strictObject({
+      resources: resources({ cpu: '10m', memory: '32Mi' }, { memory: '256Mi' }),
+      /**
+       * A WebDriver session that sends no command for this long is ended (HTTP has no disconnect), which ends a
+       * keepAlive:false browser session like a CDP client's disconnect; Selenium Grid's default is the same.
+       */
+      idleSeconds: intIn(1, 86_400).default(300),
+    })
+    .prefault({}),
   /** Node label a session's spec.region selects on. */
   regionLabel: z.string().min(1).default('topology.kubernetes.io/region'),
   /** How long a non-keep-alive session may sit at zero connections before it ends (absorbs reconnect flaps). */

@@ -35,6 +35,7 @@ describe('finalConnectionFacts', () => {
     );
     expect(facts).toEqual({
       connections: 0,
+      webdriverConnections: 0,
       pages: 0,
       ...reported,
       lastConnectedAt: iso(T0 + 2000),

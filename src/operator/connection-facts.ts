@@ -22,6 +22,7 @@ export const REPORT_FIELD_MANAGER = 'browserfleet-connection-report';
 export type ConnectionFacts = Pick<
   BrowserSessionStatus,
   | 'connections'
+  | 'webdriverConnections'
   | 'pages'
   | 'keepAliveRequested'
   | 'chromeReachable'
@@ -72,6 +73,7 @@ export function finalConnectionFacts(s: BrowserSession): ConnectionFacts | undef
   }
   return {
     connections: 0,
+    webdriverConnections: 0,
     pages: 0,
     keepAliveRequested: st.keepAliveRequested,
     chromeReachable: st.chromeReachable,

@@ -109,7 +109,7 @@ describe('operator against a real API server', () => {
     expect(pod.spec?.automountServiceAccountToken).toBe(false);
     expect(pod.spec?.restartPolicy).toBe('Never');
     expect(pod.spec?.activeDeadlineSeconds).toBe(150);
-    expect(pod.spec?.containers.map((c) => c.name)).toEqual(['chrome', 'sidecar']);
+    expect(pod.spec?.containers.map((c) => c.name)).toEqual(['chrome', 'sidecar', 'webdriver']);
     expect(pod.spec?.containers[0]?.args).toContain('--remote-debugging-address=127.0.0.1');
     expect(pod.spec?.containers[0]?.args).toContain('--window-size=1280,720');
     expect(pod.spec?.volumes?.find((v) => v.name === 'dshm')?.emptyDir?.medium).toBe('Memory');

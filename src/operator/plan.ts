@@ -14,7 +14,7 @@ import {
 } from '../api/index.js';
 import type { AdmissionVerdict } from './admission.js';
 import { podWaitsForFlush } from './artifact-plan.js';
-import { childName, connectUrl, desiredPod, desiredService } from './children.js';
+import { childName, connectUrl, desiredPod, desiredService, WEBDRIVER_CONTAINER } from './children.js';
 import type { OperatorConfig } from './config.js';
 
 /** Everything reconcile observed about one session, read from the caches; `now` is an input, not a call. */
@@ -471,24 +471,27 @@ export function podReady(pod: V1Pod): boolean {
 }
 
 /**
- * The sidecar has reported that Chrome answers it, and the pod's containers all run. That is what the pod's
+ * The sidecar has reported that Chrome answers it, and the pod's containers all run (chromedriver aside: the
+ * kubelet starts it last, while Chrome boots, and the sidecar waits for it on a new WebDriver session, so the
+ * session's start does not wait on it; ADR 0014). That is what the pod's
  * readiness probe checks too, but the kubelet probes at most once a second, and the report arrives as soon as
  * Chrome listens: waiting for the probe was most of a session's start (bench/start-latency.ts). Requiring
  * running containers keeps a report from an earlier pod of the session from counting for a new one.
  */
 export function browserAnswers(pod: V1Pod, st: { chromeReachable?: boolean }): boolean {
   if (st.chromeReachable !== true || pod.status?.phase !== 'Running') return false;
-  const statuses = pod.status.containerStatuses ?? [];
-  return (
-    statuses.length === (pod.spec?.containers.length ?? 0) &&
-    statuses.every((c) => c.state?.running !== undefined)
-  );
+  const statuses = (pod.status.containerStatuses ?? []).filter((c) => c.name !== WEBDRIVER_CONTAINER);
+  const wanted = (pod.spec?.containers ?? []).filter((c) => c.name !== WEBDRIVER_CONTAINER);
+  return statuses.length === wanted.length && statuses.every((c) => c.state?.running !== undefined);
 }
 
 /** Why the pod can no longer serve the session, if it can't. */
 export function podFailure(pod: V1Pod): string | undefined {
   const phase = pod.status?.phase;
   for (const cs of pod.status?.containerStatuses ?? []) {
+    // chromedriver serves Selenium only: without it (a custom browser image lacking it, a crash) the sidecar
+    // answers WebDriver commands with an error that says so, and CDP clients keep their browser (ADR 0014).
+    if (cs.name === WEBDRIVER_CONTAINER) continue;
     const t = cs.state?.terminated;
     if (t) {
       const what = cs.name === 'chrome' ? 'Chrome exited' : `container ${cs.name} exited`;

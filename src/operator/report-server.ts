@@ -91,6 +91,7 @@ async function apply(client: KubeClient, r: ConnectionReport): Promise<'applied'
       { name: r.name, namespace: r.namespace, resourceVersion: session.metadata.resourceVersion },
       {
         connections: r.connections,
+        webdriverConnections: r.webdriverConnections,
         pages: r.pages,
         keepAliveRequested: r.keepAliveRequested,
         chromeReachable: r.chromeReachable,

@@ -17,6 +17,7 @@ import { IdlePinger } from './idle-pinger.js';
 import { log } from './log.js';
 import type { SidecarMetrics } from './metrics.js';
 import { receiveUpload, UploadRefused } from './uploads/receive.js';
+import type { WebDriverProxy } from './webdriver/webdriver-proxy.js';
 
 export interface CdpProxyDeps {
   chromeUrl: URL;
@@ -29,6 +30,14 @@ export interface CdpProxyDeps {
   cdpLog: CdpLog | undefined;
   /** Where uploaded files go (the pod's uploads volume, which Chrome mounts read-only). */
   uploadDir: string;
+  /** WebDriver commands under /webdriver, for the pod's chromedriver (ADR 0014). */
+  webdriver: WebDriverProxy;
+}
+
+/** The WebDriver path under the sidecar's `/webdriver` prefix, or undefined for any other path. */
+function webdriverPath(path: string): string | undefined {
+  if (path === '/webdriver') return '/';
+  return path.startsWith('/webdriver/') ? path.slice('/webdriver'.length) : undefined;
 }
 
 export interface CdpProxy {
@@ -311,6 +320,12 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
       await serveArtifacts(req, res, path);
       return;
     }
+    const webdriver = webdriverPath(path);
+    if (webdriver !== undefined) {
+      const { host } = clientEndpoint(req, url, token);
+      await deps.webdriver.handleHttp(req, res, webdriver, { host, token });
+      return;
+    }
     if (path.startsWith('/uploads/v1/')) {
       if (req.method !== 'PUT') return sendJson(res, 405, METHOD_NOT_ALLOWED, { allow: 'PUT' });
       try {
@@ -415,6 +430,14 @@ export function createCdpProxy(deps: CdpProxyDeps): CdpProxy {
       metrics.authFailed();
       log.warn('refused websocket without a valid session token', { path: logged });
       refuseUpgrade(socket, 401, UNAUTHORIZED, 'WWW-Authenticate: Bearer\r\n');
+      return;
+    }
+    const webdriver = webdriverPath(url.pathname);
+    if (webdriver !== undefined) {
+      if (closing)
+        refuseUpgrade(socket, 503, { error: 'shutting_down', message: 'sidecar is shutting down' });
+      else if (!(await deps.webdriver.handleUpgrade(req, socket, head, webdriver)))
+        refuseUpgrade(socket, 404, { error: 'not_found', message: 'no such active WebDriver session' });
       return;
     }
     const route = wsRoute(url.pathname);

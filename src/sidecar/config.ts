@@ -73,6 +73,24 @@ export const sidecarEnvSchema = z
       .default(0),
     /** `off`: the session's CDP log is not recorded (Browserbase's browserSettings.logSession: false). */
     BF_CDP_LOG: z.enum(['on', 'off']).default('on'),
+    /** The pod's chromedriver (ADR 0014), on the pod's localhost like Chrome; reached only through this door. */
+    BF_WEBDRIVER_URL: z
+      .string()
+      .trim()
+      .refine((v) => isHttpUrl(v, ['http:']), 'must be an absolute http:// URL')
+      .transform((v) => new URL(v))
+      .default(new URL('http://127.0.0.1:9515')),
+    /**
+     * How long a WebDriver session may go without a command before the sidecar ends it (HTTP has no
+     * disconnect; Selenium Grid's default session timeout is the same 300 s).
+     */
+    BF_WEBDRIVER_IDLE_SECONDS: z
+      .string()
+      .trim()
+      .regex(/^\d+$/, 'must be a whole number of seconds')
+      .transform(Number)
+      .pipe(z.number().min(1, 'must be at least 1 second'))
+      .default(300),
   })
   .transform((e) => ({
     /** Address the CDP proxy binds; 0.0.0.0 in a pod, 127.0.0.1 in tests. */
@@ -87,6 +105,8 @@ export const sidecarEnvSchema = z
     uploadDir: e.BF_UPLOAD_DIR,
     cdpLog: e.BF_CDP_LOG === 'on',
     downloadCapBytes: e.BF_DOWNLOAD_CAP_BYTES,
+    webdriverUrl: e.BF_WEBDRIVER_URL,
+    webdriverIdleMs: e.BF_WEBDRIVER_IDLE_SECONDS * 1000,
     reportIntervalMs: 10_000,
     /** Idle client legs get a ws ping this often, so intermediate proxies don't drop quiet sockets. */
     clientPingIntervalMs: 20_000,

@@ -1,7 +1,9 @@
-export type ConnectionLevel = 'browser' | 'page';
+/** CDP websockets at the browser or a page, and an active WebDriver session (ADR 0014). */
+export type ConnectionLevel = 'browser' | 'page' | 'webdriver';
 
 /** The facts the sidecar observes and reports; level state, never deltas. */
 export interface SessionFacts {
+  /** Every open client: CDP websockets and the active WebDriver session. */
   connections: number;
   connectionsByLevel: Record<ConnectionLevel, number>;
   pages: number;
@@ -19,7 +21,7 @@ export interface SessionFacts {
  * so a missed notification can never leave them with a wrong count).
  */
 export class ConnectionState {
-  private readonly open: Record<ConnectionLevel, number> = { browser: 0, page: 0 };
+  private readonly open: Record<ConnectionLevel, number> = { browser: 0, page: 0, webdriver: 0 };
   private pageCount = 0;
   private keepAlive = false;
   private connectedAt: Date | undefined;
@@ -68,7 +70,7 @@ export class ConnectionState {
 
   snapshot(): SessionFacts {
     const facts: SessionFacts = {
-      connections: this.open.browser + this.open.page,
+      connections: this.open.browser + this.open.page + this.open.webdriver,
       connectionsByLevel: { ...this.open },
       pages: this.pageCount,
       keepAliveRequested: this.keepAlive,

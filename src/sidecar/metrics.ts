@@ -78,7 +78,7 @@ export function createSidecarMetrics() {
       messages: messages.labels('chrome_to_client'),
     },
   } satisfies Record<Direction, unknown>;
-  for (const level of ['browser', 'page'] satisfies ConnectionLevel[]) {
+  for (const level of ['browser', 'page', 'webdriver'] satisfies ConnectionLevel[]) {
     openConnections.labels(level).set(0);
     connects.labels(level).inc(0);
     disconnects.labels(level).inc(0);

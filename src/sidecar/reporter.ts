@@ -127,6 +127,7 @@ export class Reporter {
       bootId: this.bootId,
       seq: ++this.seq,
       connections: facts.connections,
+      webdriverConnections: facts.connectionsByLevel.webdriver,
       pages: facts.pages,
       keepAliveRequested: facts.keepAliveRequested,
       chromeReachable: facts.chromeReachable,

@@ -9,6 +9,7 @@ import { DownloadCapture } from './downloads/capture.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
 import { PageWatcher } from './page-watcher.js';
 import { Reporter } from './reporter.js';
+import { WebDriverProxy } from './webdriver/webdriver-proxy.js';
 
 export interface Sidecar {
   state: ConnectionState;
@@ -18,6 +19,7 @@ export interface Sidecar {
   capture: DownloadCapture;
   /** Undefined when the session's CDP log is off. */
   cdpLog: CdpLog | undefined;
+  webdriver: WebDriverProxy;
   /** Binds both ports (0 = any) and starts watching Chrome; resolves with the bound ports. */
   listen(): Promise<{ port: number; metricsPort: number }>;
   /** Closes listeners and client sockets, then sends the final report. */
@@ -72,6 +74,13 @@ export function createSidecar(config: SidecarConfig): Sidecar {
   );
   capture.onChange(() => state.setArtifactsGeneration(capture.manifest().generation));
   const cdpLog = config.cdpLog ? new CdpLog(systemClock, [config.sessionToken]) : undefined;
+  const webdriver = new WebDriverProxy({
+    webdriverUrl: config.webdriverUrl,
+    debuggerAddress: config.chromeUrl.host,
+    state,
+    clock: systemClock,
+    idleMs: config.webdriverIdleMs,
+  });
   let proxy: CdpProxy | undefined;
   let reporter: Reporter | undefined;
 
@@ -80,6 +89,7 @@ export function createSidecar(config: SidecarConfig): Sidecar {
     metrics,
     capture,
     cdpLog,
+    webdriver,
     get reporter() {
       return reporter;
     },
@@ -94,6 +104,7 @@ export function createSidecar(config: SidecarConfig): Sidecar {
         capture,
         cdpLog,
         uploadDir: config.uploadDir,
+        webdriver,
       });
       const port = await listenOn(proxy.server, config.listenPort, config.host);
       const metricsPort = await listenOn(metricsServer, config.metricsPort, config.host);
@@ -112,6 +123,7 @@ export function createSidecar(config: SidecarConfig): Sidecar {
       return { port, metricsPort };
     },
     async close() {
+      webdriver.close();
       await proxy?.close();
       await watcher.stop();
       await capture.stop();

@@ -20,6 +20,9 @@ export function testSidecarConfig(
     uploadDir: mkdtempSync(path.join(tmpdir(), 'bf-uploads-')),
     cdpLog: true,
     downloadCapBytes: 0,
+    // Nothing listens there unless the test starts a chromedriver and names its URL.
+    webdriverUrl: new URL('http://127.0.0.1:9'),
+    webdriverIdleMs: 300_000,
     reportIntervalMs: 3_600_000,
     clientPingIntervalMs: 20_000,
     ...base,

@@ -11,7 +11,7 @@ export interface SiteServer {
 /**
  * Serves test pages where browser pods can reach them (the host side of the pod network). `/click` counts
  * clicks on a big button, so a click that arrives through any path shows in the page's title; `/offer` and
- * `/files/<name>` offer downloads.
+ * `/files/<name>` offer downloads; `/form` is a form to fill in.
  */
 /** The bytes `/files/<name>` serves: distinct per name, so a test can tell any two files apart. */
 export function downloadBytes(name: string): Buffer {
@@ -89,10 +89,33 @@ document.getElementById('file').addEventListener('change', async (e) => {
   return true;
 }
 
+/** What `/form` logs to the console when it loads (BiDi tests subscribe to it). */
+export const FORM_CONSOLE_LINE = 'browserfleet form ready';
+
+/**
+ * `/form` is a page with a text field (`#name`) and a button (`#greet`) that writes `Hello, <name>!` into
+ * `#greeting` and the title: what a WebDriver test types, clicks and reads. It logs FORM_CONSOLE_LINE.
+ */
+function serveForm(path: string, res: http.ServerResponse): boolean {
+  if (path !== '/form') return false;
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+  res.end(`<!doctype html><html><head><title>form</title></head><body>
+<input id="name" type="text"><button id="greet">greet</button><p id="greeting"></p>
+<script>
+document.getElementById('greet').addEventListener('click', () => {
+  const text = 'Hello, ' + document.getElementById('name').value + '!';
+  document.getElementById('greeting').textContent = text;
+  document.title = text;
+});
+console.log(${JSON.stringify(FORM_CONSOLE_LINE)});
+</script></body></html>`);
+  return true;
+}
+
 export async function startSite(host: string): Promise<SiteServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
-    if (serveDownloads(path, res) || serveUploads(req, path, res)) return;
+    if (serveDownloads(path, res) || serveUploads(req, path, res) || serveForm(path, res)) return;
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     if (path === '/click') {
       res.end(`<!doctype html><html><head><title>clicks: 0</title></head>

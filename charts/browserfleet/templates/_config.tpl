@@ -13,6 +13,9 @@
   "sidecar" (dict
     "image" (include "browserfleet.image" (list . .Values.image))
     "resources" $b.sidecar.resources)
+  "webdriver" (dict
+    "resources" $b.webdriver.resources
+    "idleSeconds" (int $b.webdriver.idleSeconds))
   "regionLabel" $b.regionLabel
   "disconnectGraceMs" (int $o.disconnectGraceMs)
   "nodeLostGraceSeconds" (int $o.nodeLostGraceSeconds)

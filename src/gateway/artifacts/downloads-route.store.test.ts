@@ -19,6 +19,7 @@ import { createLiveView } from '../live-view/live-view.js';
 import { createGatewayMetrics } from '../metrics.js';
 import type { SessionCache } from '../session-cache.js';
 import type { SessionService } from '../session-service.js';
+import { createWebDriverGateway } from '../webdriver/webdriver-gateway.js';
 
 /**
  * `GET /v1/sessions/:id/downloads` through the official Browserbase SDK, read from a real SeaweedFS. The
@@ -57,6 +58,17 @@ async function gateway(artifacts: ArtifactStore | undefined): Promise<Browserbas
     liveView: createLiveView({
       sessionKey: config.sessionKey,
       cache: {} as SessionCache,
+      connectWaitMs: 1000,
+      metrics,
+      log,
+      clock: systemClock,
+    }),
+    webdriver: createWebDriverGateway({
+      sessionKey: config.sessionKey,
+      keys: keys as unknown as ApiKeyDirectory,
+      cache: {} as SessionCache,
+      sessions: sessions as unknown as SessionService,
+      links: new Links(config, systemClock),
       connectWaitMs: 1000,
       metrics,
       log,

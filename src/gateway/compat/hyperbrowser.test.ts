@@ -125,6 +125,7 @@ describe('toHyperbrowserSession', () => {
         wsEndpoint: 'ws://gw/?token=t',
         token: 't',
         liveUrl: 'http://gw/live/sid?token=l',
+        webdriverEndpoint: 'http://gw/webdriver',
       }),
     ).toEqual({
       id: 'sid',
@@ -141,6 +142,7 @@ describe('toHyperbrowserSession', () => {
       wsEndpoint: 'ws://gw/?token=t',
       token: 't',
       liveUrl: 'http://gw/live/sid?token=l',
+      webdriverEndpoint: 'http://gw/webdriver',
     });
   });
 

@@ -233,6 +233,8 @@ export interface HyperbrowserLinks {
   wsEndpoint: string;
   token: string;
   liveUrl: string;
+  /** Selenium's remote URL; the client sends `x-hyperbrowser-token: <token>` with every command (ADR 0014). */
+  webdriverEndpoint: string;
 }
 
 export function toHyperbrowserSession(s: BrowserSession, sessionUrl: string): HyperbrowserSession {
