@@ -155,7 +155,7 @@ describe.skipIf(inject('podNetworkHostIP') === '')('Selenium through the gateway
     await bb.sessions.update(mine.id, { status: 'REQUEST_RELEASE', projectId: g.project });
   });
 
-  it('refuses a missing or wrong header (401) and another session of the key (404), and answers a quit-less client after the idle limit', async () => {
+  it('refuses a missing or wrong header (401) and a second new session; a client that never quits is ended after the idle limit', async () => {
     const session = await bb.sessions.create({ projectId: g.project });
     const post = (headers: Record<string, string>) =>
       fetch(`${g.baseUrl}/webdriver/session`, {
