@@ -352,7 +352,7 @@ function lifecycle(): void {
     expect(await secrets()).toEqual(secretsBefore);
     expect((await client.get<BrowserProject>(paths.project(project))).spec.concurrency).toBe(5);
     const pod = await podOf(id);
-    expect(pod.status?.containerStatuses?.map((c) => c.restartCount)).toEqual([0, 0]);
+    expect(pod.status?.containerStatuses?.map((c) => c.restartCount)).toEqual([0, 0, 0]);
 
     // The same connect URL, through the new gateway replicas, finds the page the client left open.
     const browser = await chromium.connectOverCDP(kept.connectUrl);

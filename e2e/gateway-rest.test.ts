@@ -225,16 +225,16 @@ describe('Browserbase SDK against the gateway', () => {
     expect(unauthenticated.headers.get('x-ratelimit-remaining')).toBe('0');
   });
 
-  it('says plainly that Selenium is not served at seleniumRemoteUrl', async () => {
+  it('answers a WebDriver command without the session header at seleniumRemoteUrl with a 401 in WebDriver shape', async () => {
     const { seleniumRemoteUrl } = await bb().sessions.create({});
     const res = await fetch(`${seleniumRemoteUrl}/session`, {
       method: 'POST',
       body: '{}',
       headers: { 'content-type': 'application/json' },
     });
-    expect(res.status).toBe(501);
-    expect(res.headers.get('x-should-retry')).toBe('false');
-    expect(((await res.json()) as { code: string }).code).toBe('NOT_IMPLEMENTED');
+    expect(res.status).toBe(401);
+    const body = (await res.json()) as { value: { error: string; message: string } };
+    expect(body.value.message).toMatch(/x-bb-signing-key/);
   });
 });
 

@@ -85,7 +85,12 @@ describe.skipIf(inject('podNetworkHostIP') === '')('a real node', () => {
     expect(node.status?.nodeInfo?.kubeletVersion).toMatch(/^v1\.\d+\.\d+/);
     expect(a.session.status?.connectUrl?.startsWith(`ws://${a.pod.status?.podIP}:9223/`)).toBe(true);
     const images = (a.pod.status?.containerStatuses ?? []).map((c) => c.image).sort();
-    expect(images).toEqual([`docker.io/${CHART_IMAGES.sidecar}`, `docker.io/${CHART_IMAGES.chrome}`]);
+    // chromedriver runs from the Chrome image (ADR 0014).
+    expect(images).toEqual([
+      `docker.io/${CHART_IMAGES.sidecar}`,
+      `docker.io/${CHART_IMAGES.chrome}`,
+      `docker.io/${CHART_IMAGES.chrome}`,
+    ]);
     const events = await stack.client.get<CoreV1EventList>(
       `${paths.events(stack.namespace)}?fieldSelector=involvedObject.name=${a.pod.metadata?.name}`,
     );

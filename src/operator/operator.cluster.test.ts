@@ -116,7 +116,7 @@ describe('operator against a real API server', () => {
     // One download folder, written by Chrome and read by the sidecar (ADR 0012).
     expect(
       pod.spec?.containers.map((c) => c.volumeMounts?.find((m) => m.name === 'downloads')?.mountPath),
-    ).toEqual(['/var/run/browserfleet/downloads', '/var/run/browserfleet/downloads']);
+    ).toEqual(['/var/run/browserfleet/downloads', '/var/run/browserfleet/downloads', undefined]);
     expect(svc.spec?.ports?.map((p) => p.port)).toEqual([9223]);
 
     await markPodReady(name);

@@ -268,7 +268,7 @@ describe('CDP proxy with a real Chromium', { timeout: 60_000 }, () => {
     for (const t of list) expect(t.webSocketDebuggerUrl.startsWith(`${main.ws}/devtools/page/`)).toBe(true);
 
     const pageSocket = await openSocket(target.webSocketDebuggerUrl);
-    expect(main.sidecar.state.snapshot().connectionsByLevel).toEqual({ browser: 0, page: 1 });
+    expect(main.sidecar.state.snapshot().connectionsByLevel).toEqual({ browser: 0, page: 1, webdriver: 0 });
     expect(await call(pageSocket, 1, 'Runtime.evaluate', { expression: '1+1', returnByValue: true })).toEqual(
       {
         result: { type: 'number', value: 2, description: '2' },
