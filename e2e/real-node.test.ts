@@ -95,7 +95,8 @@ describe.skipIf(inject('podNetworkHostIP') === '')('a real node', () => {
       `${paths.events(stack.namespace)}?fieldSelector=involvedObject.name=${a.pod.metadata?.name}`,
     );
     const messages = events.items.map((e) => `${e.reason}: ${e.message}`);
-    expect(messages.filter((m) => /already present on machine/.test(m))).toHaveLength(2);
+    // One "already present" per container: chrome, sidecar and webdriver (no image was pulled).
+    expect(messages.filter((m) => /already present on machine/.test(m))).toHaveLength(3);
     expect(messages.filter((m) => /^Pulling/.test(m))).toEqual([]);
 
     const browser = await connect(a.session);
