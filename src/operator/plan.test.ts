@@ -1,3 +1,4 @@
+import type { V1ContainerState, V1ContainerStatus } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { BrowserSession } from '../api/index.js';
 import { iso, pod, project, running, session, T0, testConfig } from '../testing/fixtures.js';
@@ -137,31 +138,29 @@ describe('planSession: running lifecycle', () => {
     expect(p.status.connectUrl).toBe('ws://10.244.0.7:9223/devtools/browser?token=tok');
   });
 
+  /** The webdriver container's status in a given state (ADR 0014). */
+  const chromedriverStatus = (state: V1ContainerState): V1ContainerStatus => ({
+    name: 'webdriver',
+    image: 'browserfleet/chrome:dev',
+    imageID: '',
+    ready: false,
+    restartCount: 0,
+    state,
+  });
+
   it('does not wait for chromedriver: Running with the webdriver container still starting (ADR 0014)', () => {
     const p = unready('running');
     p.spec?.containers.push({ name: 'webdriver' });
-    p.status?.containerStatuses?.push({
-      name: 'webdriver',
-      image: 'browserfleet/chrome:dev',
-      imageID: '',
-      ready: false,
-      restartCount: 0,
-      state: { waiting: { reason: 'ContainerCreating' } },
-    });
+    p.status?.containerStatuses?.push(chromedriverStatus({ waiting: { reason: 'ContainerCreating' } }));
     const planned = plan({ session: session({ ...starting, chromeReachable: true }), pod: p, now: T0 + 400 });
     expect(planned.status.phase).toBe('Running');
   });
 
   it('keeps the session when only chromedriver exited: CDP clients keep their browser', () => {
     const p = pod({ ready: true, ip: '10.244.0.2' });
-    p.status?.containerStatuses?.push({
-      name: 'webdriver',
-      image: 'browserfleet/chrome:dev',
-      imageID: '',
-      ready: false,
-      restartCount: 0,
-      state: { terminated: { exitCode: 137, reason: 'OOMKilled' } },
-    });
+    p.status?.containerStatuses?.push(
+      chromedriverStatus({ terminated: { exitCode: 137, reason: 'OOMKilled' } }),
+    );
     const planned = plan({ session: session(running()), pod: p, now: T0 + 5000 });
     expect(planned.status.phase).toBe('Running');
     expect(planned.deletePod).toBeFalsy();
